@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #acd075bd
+# %% ../nbs/99_all.ipynb #c60c04d9
 from .core import *
 from .data import *
 from .models import *
@@ -18,5 +18,5 @@ from .fitnet import *
 from .attention import *
 from .combined import *
 
-# %% ../nbs/99_all.ipynb #90c4ad49
+# %% ../nbs/99_all.ipynb #4243f095
 __all__ = [o for o in dir() if not o.startswith('_')]
