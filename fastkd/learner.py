@@ -18,7 +18,7 @@ from .models import get_model
 import fastai.callback.schedule, fastai.callback.progress  # patch Learner.fit_one_cycle; progress bars
 
 # %% auto #0
-__all__ = ['CPUMixedPrecision', 'sgd', 'teacher_learner', 'student_learner', 'test_accuracy']
+__all__ = ['CPUMixedPrecision', 'sgd', 'teacher_learner', 'student_learner', 'evaluate_test']
 
 # %% ../nbs/03_learner.ipynb #35abe183
 class CPUMixedPrecision(Callback):
@@ -83,8 +83,8 @@ def student_learner(dls, # CIFAR `DataLoaders`
     "A `Learner` for the student: distillation callbacks go into its `fit_one_cycle(..., cbs=[...])`"
     return _learner(dls, arch, amp=amp, **kwargs)
 
-# %% ../nbs/03_learner.ipynb #1b6104f9
-def test_accuracy(learn:Learner) -> float:
+# %% ../nbs/03_learner.ipynb #7d780aad
+def evaluate_test(learn:Learner) -> float:
     "Accuracy of `learn`'s model on the test loader `learn.dls[2]`"
     if len(learn.dls.loaders) < 3: raise ValueError("learn.dls has no test loader (dls[2]); expected DataLoaders from `cifar10_dls`")
     with learn.no_bar(), learn.no_logging(): return float(learn.validate(ds_idx=2)[1])
