@@ -24,11 +24,11 @@ from .combined import shifted_pairs, stage_names
 __all__ = ['PRESETS', 'HPARAMS', 'EXPERIMENTS', 'DESCRIPTIONS', 'get_teacher', 'run_student', 'load_runs', 'run_suite',
            'fastkd_cli']
 
-# %% ../nbs/11_experiments.ipynb #bb26a9e2
+# %% ../nbs/11_experiments.ipynb #9dad8642
 PRESETS = {
     'smoke': dict(teacher='resnet14', student='resnet8', teacher_epochs=1, epochs=1, bs=64, lr=0.1,
                   n_per_class=30, n_test_per_class=10),
-    'cpu':   dict(teacher='resnet20', student='resnet8', teacher_epochs=10, epochs=8, bs=256, lr=0.2,
+    'cpu':   dict(teacher='resnet20', student='resnet8', teacher_epochs=10, epochs=8, bs=256, lr=0.8,
                   n_per_class=None, n_test_per_class=None),
     'gpu':   dict(teacher='resnet56', student='resnet20', teacher_epochs=240, epochs=240, bs=128, lr=0.1,
                   n_per_class=None, n_test_per_class=None),

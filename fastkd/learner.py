@@ -54,12 +54,12 @@ def to_amp(self:Learner):
     if dev.type == 'cuda': return self.to_fp16()
     return self.to_cpu_bf16()
 
-# %% ../nbs/03_learner.ipynb #b1267beb
+# %% ../nbs/03_learner.ipynb #e68d447f
 def sgd(params, lr=0.1, mom=0.9, wd=5e-4, nesterov=True):
     "`torch.optim.SGD` (Nesterov) wrapped for fastai: schedulable `lr`, `mom` and `wd`"
     return OptimWrapper(params, torch.optim.SGD, lr=lr, momentum=mom, weight_decay=wd, nesterov=nesterov)
 
-def _learner(dls, arch, amp=True, lr=0.2, wd=5e-4, opt_func=sgd, loss_func=None, metrics=accuracy, **kwargs):
+def _learner(dls, arch, amp=True, lr=0.8, wd=5e-4, opt_func=sgd, loss_func=None, metrics=accuracy, **kwargs):
     model = get_model(arch, n_out=getattr(dls, 'c', 10))
     if dls.device is not None: model.to(dls.device)
     learn = Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), opt_func=opt_func,
