@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_all.ipynb #c60c04d9
+# %% ../nbs/99_all.ipynb #8c2e34b6
 from .core import *
 from .data import *
 from .models import *
@@ -17,6 +17,7 @@ from .cosine import *
 from .fitnet import *
 from .attention import *
 from .combined import *
+from .distributed import *
 
 # %% ../nbs/99_all.ipynb #4243f095
 __all__ = [o for o in dir() if not o.startswith('_')]

@@ -11,10 +11,10 @@ from .distill import DistillCallback, _check_weight
 # %% auto #0
 __all__ = ['AttentionTransferCB']
 
-# %% ../nbs/09_attention.ipynb #d83412ce
+# %% ../nbs/09_attention.ipynb #ed497465
 class AttentionTransferCB(DistillCallback):
     "Attention transfer: add `weight · Σ_pairs mean((Q_s − Q_t)²)` of normalized attention maps to the training loss"
-    term_name = 'at'
+    term_name,needs_pairs,feature_ndim = 'at',True,4
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
@@ -23,11 +23,6 @@ class AttentionTransferCB(DistillCallback):
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
         _check_weight('p', p, positive=True)
-        if not self.student_layers: raise ValueError("AttentionTransferCB needs at least one (student_layers, teacher_layers) pair")
         self.p = p
-    def check_shapes(self, s_out, t_out, s_shapes, t_shapes):
-        for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes):
-            if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == 4 and len(b) == 4):
-                raise ValueError(f"AttentionTransferCB needs 4-D (N,C,H,W) features; student layer {n!r} gives {a} and teacher layer {m!r} gives {b}")
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return torch.stack([at_loss(s, t, self.p) for s,t in zip(s_feats, t_feats)]).sum()

@@ -11,17 +11,16 @@ from .distill import DistillCallback
 # %% auto #0
 __all__ = ['FeatureCosineCB']
 
-# %% ../nbs/07_cosine.ipynb #b0065303
+# %% ../nbs/07_cosine.ipynb #994ddafc
 class FeatureCosineCB(DistillCallback):
     "Add `weight · mean over pairs of (1 − cos(pool(student feature), pool(teacher feature)))` to the training loss"
-    term_name = 'cos'
+    term_name,needs_pairs = 'cos',True
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
                  weight:float=1. # weight of the term
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
-        if not self.student_layers: raise ValueError("FeatureCosineCB needs at least one (student_layers, teacher_layers) pair")
     def check_shapes(self, s_out, t_out, s_shapes, t_shapes):
         for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes):
             try: match_features(torch.empty(a, device='meta'), torch.empty(b, device='meta'))

@@ -143,7 +143,7 @@ class PadCropFlip(Transform):
         tp = tp.gather(2, rows[:,None,:,None].expand(B,C,H,W+2*p))
         return TensorImage(tp.gather(3, cols[:,None,None,:].expand(B,C,H,W)))
 
-# %% ../nbs/01_data.ipynb #6495e322
+# %% ../nbs/01_data.ipynb #baa7184a
 class CifarTensors:
     "In-memory image classification dataset: uint8 images `x`, int64 labels `y`, class names `vocab`"
     def __init__(self, x:torch.Tensor, y:torch.Tensor, vocab:list):
@@ -166,10 +166,13 @@ class CifarDL(TfmdDL):
         kwargs.pop('num_workers', None)
         super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, after_batch=after_batch,
                          num_workers=0, **kwargs)
-    def get_idxs(self): return [] # the order is drawn in `create_batches`, from `self.generator`
+    def get_idxs(self):
+        "The epoch's order, drawn from the loader's own generator (fastai's `DistributedDL` shards it)"
+        n = len(self.dataset)
+        return (torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)).tolist()
     def create_batches(self, samps):
-        n,x,y = len(self.dataset),self.dataset.x,self.dataset.y
-        idxs = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        x,y = self.dataset.x,self.dataset.y
+        idxs = torch.tensor(list(samps), dtype=torch.long)
         for i in range(0, len(idxs), self.bs):
             b = idxs[i:i+self.bs]
             if self.drop_last and len(b) < self.bs: break

@@ -21,22 +21,18 @@ class ConvRegressor(nn.Sequential):
         else: resize = nn.Upsample(size=(ht,wt), mode='bilinear', align_corners=False)
         super().__init__(resize, nn.Conv2d(cs, ct, 3, padding=1, bias=False), nn.BatchNorm2d(ct), nn.ReLU(inplace=True))
 
-# %% ../nbs/08_fitnet.ipynb #efb8ad76
+# %% ../nbs/08_fitnet.ipynb #a5b202f2
 class RegressorMSECB(DistillCallback):
     "FitNets: add `weight · mean over pairs of MSE(regressor(student feature), teacher feature)` to the training loss"
-    term_name = 'fitnet'
+    term_name,needs_pairs,feature_ndim = 'fitnet',True,4
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
                  weight:float=1. # weight of the term
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
-        if not self.student_layers: raise ValueError("RegressorMSECB needs at least one (student_layers, teacher_layers) pair")
         self.regressors = None
     def check_shapes(self, s_out, t_out, s_shapes, t_shapes):
-        for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes):
-            if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == 4 and len(b) == 4):
-                raise ValueError(f"RegressorMSECB needs 4-D (N,C,H,W) features; student layer {n!r} gives {a} and teacher layer {m!r} gives {b}")
         shapes = [(a[1:],b[1:]) for a,b in zip(s_shapes, t_shapes)]
         if self.regressors is None or shapes != self._shapes:   # keep trained regressors across fits
             self.regressors,self._shapes = nn.ModuleList([ConvRegressor(a, b) for a,b in shapes]),shapes

@@ -1,0 +1,20 @@
+"Distillation under fastai's distributed training: 2 CPU processes, gloo, torchrun."
+import os, subprocess, sys
+from pathlib import Path
+import pytest, torch
+from conftest import ROOT
+
+def test_two_process_distillation(tmp_path):
+    pytest.importorskip('accelerate')
+    from fastkd.data import make_fake_cifar
+    fake = make_fake_cifar(tmp_path/'fake', n_train=24, n_test=4)
+    env = dict(os.environ, OMP_NUM_THREADS='1', FASTKD_CACHE=str(tmp_path/'cache'))
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533',
+                        str(ROOT/'tests'/'ddp_worker.py'), str(tmp_path), str(fake)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a,b = [torch.load(tmp_path/f'rank{i}.pt', weights_only=True) for i in (0,1)]
+    for k in a['student']: assert torch.equal(a['student'][k], b['student'][k]), k      # DDP kept the students equal
+    for k in a['regressor']: assert torch.equal(a['regressor'][k], b['regressor'][k]), k  # and the regressors' weights
+    assert a['teacher_unchanged'] and b['teacher_unchanged']
+    assert a['losses'][-1] < a['losses'][0], a['losses']
