@@ -14,7 +14,7 @@ from .models import get_model
 __all__ = ['summarize', 'summary_markdown', 'plot_train_loss', 'plot_valid_accuracy', 'plot_test_accuracy', 'plot_predictions',
            'write_report']
 
-# %% ../nbs/12_report.ipynb #e1c76f74
+# %% ../nbs/12_report.ipynb #1aee4c93
 def _load(out):
     out = Path(out)
     runs = [json.loads(p.read_text()) for p in sorted((out/'runs').glob('*.json'))]
@@ -34,7 +34,6 @@ def summarize(out) -> pd.DataFrame:
     if teacher: rows.append(dict(experiment='teacher', arch=teacher['arch'], n_seeds=1, test_acc=teacher['test_acc'], test_std=0.,
                                  valid_best=teacher['valid_acc_best'], valid_last=teacher['valid_acc_last'],
                                  s_per_epoch=teacher['time_per_epoch'], params=teacher['params']))
-    base = [r['test_acc'] for r in runs if r['experiment']=='baseline']
     for e in _order(runs):
         rs = [r for r in runs if r['experiment']==e]; ta = np.array([r['test_acc'] for r in rs])
         rows.append(dict(experiment=e, arch=rs[0]['preset']['student'], n_seeds=len(rs), test_acc=ta.mean(),
@@ -42,21 +41,27 @@ def summarize(out) -> pd.DataFrame:
                          valid_last=np.mean([r['valid_acc_last'] for r in rs]),
                          s_per_epoch=np.mean([r['time_per_epoch'] for r in rs]), params=rs[0]['params']))
     df = pd.DataFrame(rows)
-    if len(df): df['gain_pts'] = [np.nan if (r.experiment=='teacher' or not base) else 100*(r.test_acc-np.mean(base)) for r in df.itertuples()]
+    base = {r['seed']:r['test_acc'] for r in runs if r['experiment']=='baseline'}
+    def paired(e):
+        "Test-accuracy gain over the baseline trained with the same seed, in points: mean and std over seeds"
+        d = [100*(r['test_acc']-base[r['seed']]) for r in runs if r['experiment']==e and r['seed'] in base]
+        if e == 'teacher' or not d: return np.nan,np.nan
+        return np.mean(d),(np.std(d, ddof=1) if len(d) > 1 else 0.)
+    if len(df): df['gain_pts'],df['gain_std'] = zip(*[paired(e) for e in df.experiment])
     return df
 
 def summary_markdown(df:pd.DataFrame) -> str:
     "The summary as a Markdown table (accuracies in %)"
     from fastkd.experiments import DESCRIPTIONS
-    lines = ['| experiment | what | model | seeds | test acc % (mean ± std) | gain vs baseline (pts) | best valid % | last valid % | s/epoch |',
+    lines = ['| experiment | what | model | seeds | test acc % (mean ± std) | gain vs baseline, same seeds (pts) | best valid % | last valid % | s/epoch |',
              '|---|---|---|---|---|---|---|---|---|']
     for r in df.itertuples():
-        gain = '' if np.isnan(r.gain_pts) else f'{r.gain_pts:+.2f}'
+        gain = '' if np.isnan(r.gain_pts) else f'{r.gain_pts:+.2f} ± {r.gain_std:.2f}'
         lines.append(f"| {r.experiment} | {DESCRIPTIONS.get(r.experiment, '')} | {r.arch} | {r.n_seeds} | {100*r.test_acc:.2f} ± {100*r.test_std:.2f} | {gain} | "
                      f"{100*r.valid_best:.2f} | {100*r.valid_last:.2f} | {r.s_per_epoch:.0f} |")
     return '\n'.join(lines)+'\n'
 
-# %% ../nbs/12_report.ipynb #810d2091
+# %% ../nbs/12_report.ipynb #70035039
 def _save(fig, path):
     import matplotlib.pyplot as plt
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=110, bbox_inches='tight', format='png')
@@ -116,7 +121,7 @@ def plot_test_accuracy(out, fname):
     _save(fig, fname)
 
 def plot_predictions(out, fname, path=None, device=None, n:int=8):
-    "A grid of `n` test images with true labels and the predictions of the teacher, the baseline and the best distilled student"
+    "A grid of `n` test images with true labels and the predictions of the teacher, the baseline and the distilled student with the best validation accuracy"
     import matplotlib.pyplot as plt
     from fastkd.data import cifar10_dls
     out = Path(out); teacher,runs = _load(out); df = summarize(out)
@@ -124,11 +129,10 @@ def plot_predictions(out, fname, path=None, device=None, n:int=8):
     dls = cifar10_dls(path, bs=64, n_per_class=cfg['n_per_class'], n_test_per_class=cfg['n_test_per_class'], device=dev)
     test = dls[2].dataset; vocab = test.vocab
     idx = torch.linspace(0, len(test)-1, n).long()      # spread over the classes (the test set is sorted by class)
-    x = dls[2].after_batch((test[idx][0].to(dev),))[0] if False else None
     from fastai.torch_core import TensorImage
     xb = dls[2].after_batch(TensorImage(test.x[idx].to(dev)))
     d = df[~df.experiment.isin(['teacher','baseline'])]
-    best = d.experiment.iloc[int(np.argmax(d.test_acc))] if len(d) else None
+    best = d.experiment.iloc[int(np.argmax(d.valid_last))] if len(d) else None   # chosen on validation, like everything else
     models = [('teacher', cfg['teacher'], out/'teacher.pth')]
     for e in ['baseline', best]:
         if e is None: continue
