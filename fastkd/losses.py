@@ -20,11 +20,20 @@ def kd_loss(s_logits:Tensor, # student logits (N, C)
                     reduction='batchmean', log_target=True) * T*T
 
 # %% ../nbs/04_losses.ipynb #71da128a
+def _pool_hw(f:Tensor, hw:tuple) -> Tensor:
+    "Average-pool the last two dims of `f` to `hw`: nothing when they match, `avg_pool2d` for whole factors"
+    H,W = f.shape[-2:]
+    if (H,W) == tuple(hw): return f
+    if H % hw[0] == 0 and W % hw[1] == 0: return F.avg_pool2d(f, (H//hw[0], W//hw[1]))
+    return F.adaptive_avg_pool2d(f, hw)
+
 def _pool_channels(f:Tensor, c:int) -> Tensor:
     "Average neighbouring channels of `f` (N,C,...) down to `c` channels"
-    if f.shape[1] == c: return f
-    n,C = f.shape[:2]; rest = f.shape[2:]
-    g = f.reshape(n, C, -1).transpose(1, 2)                       # N, L, C
+    C = f.shape[1]
+    if C == c: return f
+    if C % c == 0: return f.unflatten(1, (c, C//c)).mean(2)          # groups of C//c channels
+    n,rest = f.shape[0],f.shape[2:]
+    g = f.reshape(n, C, -1).transpose(1, 2)                          # N, L, C
     return F.adaptive_avg_pool1d(g, c).transpose(1, 2).reshape(n, c, *rest)
 
 def match_features(fs:Tensor, # student feature (N,C,H,W), (N,C,L) or (N,C)
@@ -35,10 +44,11 @@ def match_features(fs:Tensor, # student feature (N,C,H,W), (N,C,L) or (N,C)
         raise ValueError(f"cannot match features of shapes {tuple(fs.shape)} and {tuple(ft.shape)}; expected two (N,C,H,W), (N,C,L) or (N,C) tensors with the same N")
     if fs.ndim == 4:
         hw = (min(fs.shape[2], ft.shape[2]), min(fs.shape[3], ft.shape[3]))
-        fs,ft = F.adaptive_avg_pool2d(fs, hw),F.adaptive_avg_pool2d(ft, hw)
+        fs,ft = _pool_hw(fs, hw),_pool_hw(ft, hw)
     elif fs.ndim == 3:
         l = min(fs.shape[2], ft.shape[2])
-        fs,ft = F.adaptive_avg_pool1d(fs, l),F.adaptive_avg_pool1d(ft, l)
+        if fs.shape[2] != l: fs = F.adaptive_avg_pool1d(fs, l)
+        if ft.shape[2] != l: ft = F.adaptive_avg_pool1d(ft, l)
     c = min(fs.shape[1], ft.shape[1])
     return _pool_channels(fs, c),_pool_channels(ft, c)
 
@@ -48,7 +58,9 @@ def cosine_loss(fs:Tensor, # student feature
                ) -> Tensor:
     "`1 − cosine similarity` of the pooled, flattened features, batch mean"
     fs,ft = match_features(fs, ft)
-    return (1 - F.cosine_similarity(fs.flatten(1), ft.flatten(1), dim=1, eps=1e-8)).mean()
+    dims = tuple(range(1, fs.ndim))   # sums over every non-batch dim: no flattening copy of channels-last maps
+    dot,ns,nt = (fs*ft).sum(dims),fs.pow(2).sum(dims),ft.pow(2).sum(dims)
+    return (1 - dot*torch.rsqrt((ns*nt).clamp_min(1e-16))).mean()
 
 # %% ../nbs/04_losses.ipynb #f20a0886
 def fitnet_loss(fs_regressed:Tensor, # student feature after the regressor, teacher's shape
@@ -65,7 +77,8 @@ def attention_map(f:Tensor, # feature (N,C,H,W)
                  ) -> Tensor:
     "Spatial attention map: channel mean of `|f|^p`, flattened and L2-normalized (N, H·W)"
     if f.ndim != 4: raise ValueError(f"attention_map needs an (N,C,H,W) feature; got shape {tuple(f.shape)}")
-    return F.normalize(f.abs().pow(p).mean(1).flatten(1), dim=1)
+    q = f.pow(2).mean(1) if p == 2 else f.abs().pow(p).mean(1)   # p=2 (the paper's): no |.|, one pass less
+    return F.normalize(q.flatten(1), dim=1)
 
 def at_loss(fs:Tensor, # student feature (N,C,H,W)
             ft:Tensor, # teacher feature (N,C',H',W')
@@ -75,5 +88,5 @@ def at_loss(fs:Tensor, # student feature (N,C,H,W)
     if fs.ndim != 4 or ft.ndim != 4:
         raise ValueError(f"attention transfer needs (N,C,H,W) features; got {tuple(fs.shape)} and {tuple(ft.shape)}")
     hw = (min(fs.shape[2], ft.shape[2]), min(fs.shape[3], ft.shape[3]))
-    qs,qt = attention_map(F.adaptive_avg_pool2d(fs, hw), p),attention_map(F.adaptive_avg_pool2d(ft, hw), p)
+    qs,qt = attention_map(_pool_hw(fs, hw), p),attention_map(_pool_hw(ft, hw), p)
     return (qs - qt).pow(2).mean()
