@@ -18,8 +18,8 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['find_module', 'TeacherRunner', 'probe_shapes', 'DistillCallback', 'synth_dls', 'tiny_pair', 'count_forwards',
-           'n_hooks']
+__all__ = ['find_module', 'SharedHooks', 'TeacherRunner', 'probe_shapes', 'DistillCallback', 'synth_dls', 'tiny_pair',
+           'count_forwards', 'n_hooks']
 
 # %% ../nbs/05_distill.ipynb #f4beeebd
 def _model(m): return m.model if isinstance(m, Learner) else m
@@ -41,11 +41,54 @@ def _world(): return dist.get_world_size() if dist.is_available() and dist.is_in
 def _store(m, i, o): return o
 def _store_train(m, i, o): return o if m.training else None
 
+class SharedHooks:
+    "Forward hooks on named layers of one model, shared by every callback that asks for a layer; fp32 copies made once a batch"
+    def __init__(self, model:nn.Module, what:str='model', hook_func=_store, detach:bool=True):
+        self.model,self.what,self.hook_func,self.detach = model,what,hook_func,detach
+        self.hooks,self.users,self._f32 = {},{},{}
+    def add(self, user, layers=()):
+        "Hook `layers` (those not hooked yet) for `user`"
+        for n in layers:
+            if n not in self.hooks: self.hooks[n] = Hook(find_module(self.model, n, self.what), self.hook_func, detach=self.detach)
+            us = self.users.setdefault(n, [])
+            if not any(u is user for u in us): us.append(user)
+    def remove(self, user):
+        "Drop `user`; a layer nobody asks for any more loses its hook"
+        for n in list(self.hooks):
+            us = [u for u in self.users.get(n, []) if u is not user]
+            if us: self.users[n] = us
+            else: self.hooks.pop(n).remove(); self.users.pop(n, None)
+        self._f32 = {}
+    def stored(self, n:str): return self.hooks[n].stored
+    def float(self, n:str) -> Tensor:
+        "Layer `n`'s output for this batch in fp32, cast once however many callbacks ask for it"
+        f = self._f32.get(n)
+        if f is None: f = self._f32[n] = to_float(self.hooks[n].stored)
+        return f
+    def clear(self):
+        "Forget this batch's outputs"
+        self._f32 = {}
+        for h in self.hooks.values(): h.stored = None
+    @classmethod
+    def acquire(cls, learn:Learner, user, layers=()) -> 'SharedHooks':
+        "The student hooks of `learn` (created on first use), with `layers` hooked for `user`"
+        sh = learn.__dict__.get('_fastkd_student')
+        if sh is None: sh = learn.__dict__['_fastkd_student'] = cls(learn.model, 'student', _store_train, detach=False)
+        sh.add(user, layers)
+        return sh
+    def release(self, learn:Learner, user):
+        "`remove(user)`; the last user out takes the store off `learn`"
+        self.remove(user)
+        if not self.hooks and learn is not None and learn.__dict__.get('_fastkd_student') is self: learn.__dict__.pop('_fastkd_student')
+
 class TeacherRunner:
     "Runs `teacher` under `no_grad` at most once per batch, with hooks on the layers callbacks asked for"
     def __init__(self, teacher:nn.Module):
-        self.teacher,self.users,self.hooks,self.n_forward = teacher,[],{},0
+        self.teacher,self.users,self.n_forward = teacher,[],0
+        self.feats = SharedHooks(teacher, 'teacher', _store, detach=True)
         self.pred,self._state = None,None
+    @property
+    def hooks(self): return self.feats.hooks
     @classmethod
     def acquire(cls, learn:Learner, teacher:nn.Module, user, layers=()) -> 'TeacherRunner':
         "The runner of `teacher` for `learn` (created on first use), with hooks on `layers`"
@@ -62,14 +105,13 @@ class TeacherRunner:
             t.to(dev).eval().requires_grad_(False)
             self._learn = learn
         if user not in self.users: self.users.append(user)
-        for n in layers:
-            if n not in self.hooks: self.hooks[n] = Hook(find_module(t, n, 'teacher'), _store, detach=True)
+        self.feats.add(user, layers)
     def release(self, user):
         "Drop `user`; the last one out removes the hooks and restores the teacher"
         if user in self.users: self.users.remove(user)
+        self.feats.remove(user)
         if self.users: return
-        for h in self.hooks.values(): h.remove()
-        self.hooks,self.pred = {},None
+        self.pred = None
         if self._state is not None:
             training,rg = self._state
             self.teacher.train(training)
@@ -83,11 +125,11 @@ class TeacherRunner:
             with torch.no_grad(): out = self.teacher(*xb)
             self.pred = out[0] if isinstance(out, (tuple,list)) else out
             self.n_forward += 1
-        return self.pred,{n:h.stored for n,h in self.hooks.items()}
+        return self.pred,{n:h.stored for n,h in self.feats.hooks.items()}
     def clear(self):
         "Forget this batch's outputs"
         self.pred = None
-        for h in self.hooks.values(): h.stored = None
+        self.feats.clear()
 
 # %% ../nbs/05_distill.ipynb #09498217
 def _meta_copy(model):
@@ -155,7 +197,7 @@ class DistillCallback(Callback):
             raise ValueError(f"{type(self).__name__} needs at least one (student_layers, teacher_layers) pair")
         _check_weight('weight', weight)
         store_attr('teacher,student_layers,teacher_layers,weight')
-        self.runner,self.s_hooks,self._metric,self._xparams = None,[],None,[]
+        self.runner,self.s_feats,self._metric,self._xparams = None,None,None,[]
         self.history,self._sum,self._n = [],0.,0
 
     # --- `learn` as a property: fastai sets it to None when it removes the callback, even after an exception
@@ -180,7 +222,7 @@ class DistillCallback(Callback):
     def before_fit(self):
         self._cleanup()   # in case an earlier fit died without cleaning up
         model = self.learn.model
-        self.s_hooks = [Hook(find_module(model, n, 'student'), _store_train, detach=False) for n in self.student_layers]
+        self.s_feats = SharedHooks.acquire(self.learn, self, self.student_layers)
         self.runner = TeacherRunner.acquire(self.learn, self.teacher, self, self.teacher_layers)
         x = self._sample_input()
         if x is not None:
@@ -241,8 +283,8 @@ class DistillCallback(Callback):
     def after_pred(self):
         self.t_pred,self.t_feats = self.runner.forward(self.xb)
     def after_loss(self):
-        s_feats = [to_float(h.stored) for h in self.s_hooks]
-        t_feats = [to_float(self.t_feats[n]) for n in self.teacher_layers]
+        s_feats = [self.s_feats.float(n) for n in self.student_layers]     # fp32, cast once a batch for all callbacks
+        t_feats = [self.runner.feats.float(n) for n in self.teacher_layers]
         term = self.loss_term(self.pred.float(), self.t_pred.float(), s_feats, t_feats)
         self.learn.loss_grad = self.loss_grad + self.weight*term
         self.learn.loss = self.loss_grad.detach()
@@ -254,7 +296,7 @@ class DistillCallback(Callback):
             for p in self._xparams:
                 if p.grad is not None: dist.all_reduce(p.grad); p.grad.div_(_world())
     def after_batch(self):
-        for h in self.s_hooks: h.stored = None
+        if self.s_feats is not None: self.s_feats.clear()
         if self.runner is not None: self.runner.clear()
     def epoch_term(self):
         "Mean of the term over this epoch's training batches"
@@ -264,8 +306,7 @@ class DistillCallback(Callback):
     def after_fit(self): self._cleanup()
     def _cleanup(self):
         "Remove hooks, optimizer params and the Recorder column; release the teacher. Safe to call twice."
-        for h in self.s_hooks: h.remove()
-        self.s_hooks = []
+        if self.s_feats is not None: self.s_feats.release(self.__dict__.get('_learn'), self); self.s_feats = None
         if self.runner is not None: self.runner.release(self); self.runner = None
         self._remove_params()
         learn = self.__dict__.get('_learn')

@@ -18,7 +18,7 @@ from .models import get_model
 import fastai.callback.schedule, fastai.callback.progress  # patch Learner.fit_one_cycle; progress bars
 
 # %% auto #0
-__all__ = ['CPUMixedPrecision', 'sgd', 'teacher_learner', 'student_learner', 'evaluate_test']
+__all__ = ['CPUMixedPrecision', 'PlainTensors', 'sgd', 'teacher_learner', 'student_learner', 'evaluate_test']
 
 # %% ../nbs/03_learner.ipynb #35abe183
 class CPUMixedPrecision(Callback):
@@ -54,34 +54,47 @@ def to_amp(self:Learner):
     if dev.type == 'cuda': return self.to_fp16()
     return self.to_cpu_bf16()
 
+# %% ../nbs/03_learner.ipynb #6a46565f
+def _plain(t): return t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor else t
+
+class PlainTensors(Callback):
+    "Training batches as plain `torch.Tensor`s, so the forward passes skip fastai's per-op `__torch_function__`"
+    order = -5   # after TrainEvalCallback (-10), before (CPU)MixedPrecision (10) and the distillation callbacks (20)
+    def before_batch(self):
+        if not self.training: return   # validation keeps the types `show_results` decodes with
+        self.learn.xb,self.learn.yb = tuple(map(_plain, self.xb)),tuple(map(_plain, self.yb))
+
 # %% ../nbs/03_learner.ipynb #e68d447f
 def sgd(params, lr=0.1, mom=0.9, wd=5e-4, nesterov=True):
     "`torch.optim.SGD` (Nesterov) wrapped for fastai: schedulable `lr`, `mom` and `wd`"
     return OptimWrapper(params, torch.optim.SGD, lr=lr, momentum=mom, weight_decay=wd, nesterov=nesterov)
 
-def _learner(dls, arch, amp=True, lr=0.8, wd=5e-4, opt_func=sgd, loss_func=None, metrics=accuracy, **kwargs):
+def _learner(dls, arch, amp=True, plain=True, lr=0.8, wd=5e-4, opt_func=sgd, loss_func=None, metrics=accuracy, **kwargs):
     model = get_model(arch, n_out=getattr(dls, 'c', 10))
     if dls.device is not None: model.to(dls.device)
     learn = Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), opt_func=opt_func,
                     metrics=metrics, lr=lr, wd=wd, **kwargs)
+    if plain: learn.add_cb(PlainTensors())
     if amp: learn.to_amp()
     return learn
 
 def teacher_learner(dls, # CIFAR `DataLoaders` (e.g. `cifar10_dls()`)
                     arch='resnet20', # a name in `cifar_archs`, an `nn.Module` or a callable
                     amp:bool=True, # mixed precision (`Learner.to_amp`)
+                    plain:bool=True, # train on plain tensors (`PlainTensors`)
                     **kwargs # passed to `Learner` (lr, wd, opt_func, cbs, path, ...)
                    ) -> Learner:
     "A `Learner` for the teacher"
-    return _learner(dls, arch, amp=amp, **kwargs)
+    return _learner(dls, arch, amp=amp, plain=plain, **kwargs)
 
 def student_learner(dls, # CIFAR `DataLoaders`
                     arch='resnet8', # a name in `cifar_archs`, an `nn.Module` or a callable
                     amp:bool=True, # mixed precision (`Learner.to_amp`)
+                    plain:bool=True, # train on plain tensors (`PlainTensors`)
                     **kwargs # passed to `Learner`
                    ) -> Learner:
     "A `Learner` for the student: distillation callbacks go into its `fit_one_cycle(..., cbs=[...])`"
-    return _learner(dls, arch, amp=amp, **kwargs)
+    return _learner(dls, arch, amp=amp, plain=plain, **kwargs)
 
 # %% ../nbs/03_learner.ipynb #7d780aad
 def evaluate_test(learn:Learner) -> float:

@@ -33,7 +33,7 @@ def test_fifty_fits_leave_no_trace():
         except (RuntimeError, KeyboardInterrupt): pass
         assert n_hooks(teacher) == 0 and n_hooks(student) == 0, i
         assert teacher.training and [p.requires_grad for p in teacher.parameters()] == rg, i
-        assert not learn.__dict__.get('_fastkd_runners') and len(learn.metrics) == 0, i
+        assert not learn.__dict__.get('_fastkd_runners') and '_fastkd_student' not in learn.__dict__ and len(learn.metrics) == 0, i
         assert len(list(learn.opt.all_params())) == len(list(student.parameters())), i
         gc.collect(); rss.append(_rss_mb())
     # memory settles: the last 20 fits grow the process by less than 20 MB

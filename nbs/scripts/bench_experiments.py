@@ -1,0 +1,51 @@
+"""Cost of each experiment of the `cpu` preset relative to logit KD, and where the time goes.
+
+    .venv/bin/python nbs/scripts/bench_experiments.py [--n 12] [--reps 3] > nbs/scripts/bench_experiments.txt
+    .venv/bin/python nbs/scripts/bench_experiments.py --profile cosine      # torch.profiler table of one fit
+
+The suite's settings (resnet20 teacher, resnet8 student, batch 256, bf16 autocast + channels-last on the CPU,
+the experiments' callbacks and weights from `fastkd.experiments`), N batches of random uint8 images through
+the fastkd loader; one `fit(1)` per run, runs interleaved, median of `reps`.
+"""
+import argparse, time, statistics, os, platform
+import torch
+from fastai.data.core import DataLoaders
+from fastkd.all import *
+from fastkd.experiments import EXPERIMENTS, HPARAMS
+
+p = argparse.ArgumentParser()
+p.add_argument('--n', type=int, default=12); p.add_argument('--bs', type=int, default=256)
+p.add_argument('--reps', type=int, default=3); p.add_argument('--profile', default=None)
+a = p.parse_args()
+torch.manual_seed(0); g = torch.Generator().manual_seed(0)
+x = torch.randint(0, 256, (a.n*a.bs + a.bs, 3, 32, 32), dtype=torch.uint8, generator=g); y = torch.randint(0, 10, (len(x),), generator=g)
+vocab = [str(i) for i in range(10)]
+dls = DataLoaders(CifarDL(CifarTensors(x[:a.n*a.bs], y[:a.n*a.bs], vocab), bs=a.bs, shuffle=True, augment=True, device='cpu'),
+                  CifarDL(CifarTensors(x[a.n*a.bs:], y[a.n*a.bs:], vocab), bs=a.bs, device='cpu'), device='cpu')
+teacher = resnet20().eval()
+
+def run(e):
+    learn = student_learner(dls, 'resnet8'); cbs = EXPERIMENTS[e](teacher, learn.model, HPARAMS)
+    t = time.perf_counter()
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.05, cbs=cbs)
+    return time.perf_counter() - t
+
+if a.profile:
+    from torch.profiler import profile, ProfilerActivity
+    run(a.profile)
+    learn = student_learner(dls, 'resnet8'); cbs = EXPERIMENTS[a.profile](teacher, learn.model, HPARAMS)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.05, cbs=cbs)
+    print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=15))
+    raise SystemExit
+
+exps = list(EXPERIMENTS)
+for e in exps: run(e)   # warm-up
+res = {e:[] for e in exps}
+for r in range(a.reps):
+    for e in exps: res[e].append(run(e))
+m = {e:statistics.median(v) for e,v in res.items()}
+cpu = next((l.split(':',1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '') if os.path.exists('/proc/cpuinfo') else ''
+print(f'machine: {os.cpu_count()}-core {platform.machine()} CPU ({cpu}); torch {torch.__version__}; {a.n} batches of {a.bs}, median of {a.reps}')
+print('| experiment | ms per training batch (one fit: N batches + 1 validation batch, over N) | / baseline | / logit KD |'); print('|---|---|---|---|')
+for e in exps: print(f'| {e} | {1000*m[e]/a.n:.0f} | {m[e]/m["baseline"]:.2f} | {m[e]/m["logit"]:.2f} |')
