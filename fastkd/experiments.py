@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, torch
 import fastai, fastcore
 from fastcore.script import call_parse, Param
+from fastcore.imports import in_notebook
 from fastai.callback.core import Callback, CancelFitException
 from fastai.torch_core import num_distrib, rank_distrib, distrib_barrier
 import fastkd.distributed   # gloo-capable DistributedDL for CPU processes
@@ -95,7 +96,8 @@ def _fit(learn, epochs, lr, cbs, tag, verbose):
     cuda = torch.cuda.is_available()
     ctx = learn.distrib_ctx(sync_bn=cuda, cpu=not cuda) if num_distrib() > 1 else contextlib.nullcontext()
     t0 = time.time()
-    with learn.no_bar(), learn.no_logging(), ctx: learn.fit_one_cycle(epochs, lr, cbs=list(cbs)+[log])
+    bar = verbose and _main() and (sys.stdout.isatty() or in_notebook())   # fastprogress bars where someone watches; lines in logs
+    with (contextlib.nullcontext() if bar else learn.no_bar()), learn.no_logging(), ctx: learn.fit_one_cycle(epochs, lr, cbs=list(cbs)+[log])
     return log,time.time()-t0
 
 def _history(learn, log):
