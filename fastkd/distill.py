@@ -59,7 +59,6 @@ class SharedHooks:
             if us: self.users[n] = us
             else: self.hooks.pop(n).remove(); self.users.pop(n, None)
         self._f32 = {}
-    def stored(self, n:str): return self.hooks[n].stored
     def float(self, n:str) -> Tensor:
         "Layer `n`'s output for this batch in fp32, cast once however many callbacks ask for it"
         f = self._f32.get(n)
@@ -87,8 +86,6 @@ class TeacherRunner:
         self.teacher,self.users,self.n_forward = teacher,[],0
         self.feats = SharedHooks(teacher, 'teacher', _store, detach=True)
         self.pred,self._state = None,None
-    @property
-    def hooks(self): return self.feats.hooks
     @classmethod
     def acquire(cls, learn:Learner, teacher:nn.Module, user, layers=()) -> 'TeacherRunner':
         "The runner of `teacher` for `learn` (created on first use), with hooks on `layers`"
