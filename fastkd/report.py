@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_report.ipynb #9b498ce5
 from __future__ import annotations
-import json
+import json, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import atomic_path, load_state, default_device
@@ -138,6 +138,10 @@ def plot_predictions(out, fname, path=None, device=None, n:int=8):
         if e is None: continue
         s = min(r['seed'] for r in runs if r['experiment']==e)
         models.append((f'{e} (seed {s})', cfg['student'], out/'checkpoints'/f'{e}-seed{s}.pth'))
+    missing = [str(ck) for *_,ck in models if not Path(ck).exists()]
+    if missing: warnings.warn(f"predictions grid: no checkpoint {missing}; those rows are left out (rerun the run, or restore the file)")
+    models = [m for m in models if Path(m[2]).exists()]
+    if not models: return
     fig,axs = plt.subplots(len(models), n, figsize=(1.6*n, 2.0*len(models)))
     img = dls[2].decode((xb,))[0]
     for row,(name,arch,ck) in enumerate(models):
