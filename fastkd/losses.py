@@ -27,6 +27,11 @@ def _pool_hw(f:Tensor, hw:tuple) -> Tensor:
     if H % hw[0] == 0 and W % hw[1] == 0: return F.avg_pool2d(f, (H//hw[0], W//hw[1]))
     return F.adaptive_avg_pool2d(f, hw)
 
+def _to_common_hw(fs:Tensor, ft:Tensor) -> tuple:
+    "Pool two (N,C,H,W) maps to their smaller spatial size"
+    hw = (min(fs.shape[2], ft.shape[2]), min(fs.shape[3], ft.shape[3]))
+    return _pool_hw(fs, hw),_pool_hw(ft, hw)
+
 def _pool_channels(f:Tensor, c:int) -> Tensor:
     "Average neighbouring channels of `f` (N,C,...) down to `c` channels"
     C = f.shape[1]
@@ -42,9 +47,7 @@ def match_features(fs:Tensor, # student feature (N,C,H,W), (N,C,L) or (N,C)
     "Pool `fs` and `ft` to one shape: smaller spatial size, then smaller channel count"
     if fs.ndim != ft.ndim or fs.ndim not in (2,3,4) or fs.shape[0] != ft.shape[0]:
         raise ValueError(f"cannot match features of shapes {tuple(fs.shape)} and {tuple(ft.shape)}; expected two (N,C,H,W), (N,C,L) or (N,C) tensors with the same N")
-    if fs.ndim == 4:
-        hw = (min(fs.shape[2], ft.shape[2]), min(fs.shape[3], ft.shape[3]))
-        fs,ft = _pool_hw(fs, hw),_pool_hw(ft, hw)
+    if fs.ndim == 4: fs,ft = _to_common_hw(fs, ft)
     elif fs.ndim == 3:
         l = min(fs.shape[2], ft.shape[2])
         if fs.shape[2] != l: fs = F.adaptive_avg_pool1d(fs, l)
@@ -56,7 +59,7 @@ def match_features(fs:Tensor, # student feature (N,C,H,W), (N,C,L) or (N,C)
 def cosine_loss(fs:Tensor, # student feature
                 ft:Tensor # teacher feature
                ) -> Tensor:
-    "`1 − cosine similarity` of the pooled, flattened features, batch mean"
+    "`1 − cosine similarity` of the pooled features (over all non-batch dims), batch mean"
     fs,ft = match_features(fs, ft)
     dims = tuple(range(1, fs.ndim))   # sums over every non-batch dim: no flattening copy of channels-last maps
     dot,ns,nt = (fs*ft).sum(dims),fs.pow(2).sum(dims),ft.pow(2).sum(dims)
@@ -87,6 +90,6 @@ def at_loss(fs:Tensor, # student feature (N,C,H,W)
     "Attention transfer: mean squared difference of the attention maps at the smaller spatial size"
     if fs.ndim != 4 or ft.ndim != 4:
         raise ValueError(f"attention transfer needs (N,C,H,W) features; got {tuple(fs.shape)} and {tuple(ft.shape)}")
-    hw = (min(fs.shape[2], ft.shape[2]), min(fs.shape[3], ft.shape[3]))
-    qs,qt = attention_map(_pool_hw(fs, hw), p),attention_map(_pool_hw(ft, hw), p)
+    fs,ft = _to_common_hw(fs, ft)
+    qs,qt = attention_map(fs, p),attention_map(ft, p)
     return (qs - qt).pow(2).mean()
