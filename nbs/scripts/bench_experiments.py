@@ -7,21 +7,18 @@ The suite's settings (resnet20 teacher, resnet8 student, batch 256, bf16 autocas
 the experiments' callbacks and weights from `fastkd.experiments`), N batches of random uint8 images through
 the fastkd loader; one `fit(1)` per run, runs interleaved, median of `reps`.
 """
-import argparse, time, statistics, os, platform
+import argparse, time, statistics
 import torch
-from fastai.data.core import DataLoaders
 from fastkd.all import *
+from benchutil import synthetic_dls, machine
 from fastkd.experiments import EXPERIMENTS, HPARAMS
 
 p = argparse.ArgumentParser()
 p.add_argument('--n', type=int, default=12); p.add_argument('--bs', type=int, default=256)
 p.add_argument('--reps', type=int, default=3); p.add_argument('--profile', default=None)
 a = p.parse_args()
-torch.manual_seed(0); g = torch.Generator().manual_seed(0)
-x = torch.randint(0, 256, (a.n*a.bs + a.bs, 3, 32, 32), dtype=torch.uint8, generator=g); y = torch.randint(0, 10, (len(x),), generator=g)
-vocab = [str(i) for i in range(10)]
-dls = DataLoaders(CifarDL(CifarTensors(x[:a.n*a.bs], y[:a.n*a.bs], vocab), bs=a.bs, shuffle=True, augment=True, device='cpu'),
-                  CifarDL(CifarTensors(x[a.n*a.bs:], y[a.n*a.bs:], vocab), bs=a.bs, device='cpu'), device='cpu')
+torch.manual_seed(0)
+dls = synthetic_dls(a.n, a.bs)
 teacher = resnet20().eval()
 
 def run(e):
@@ -45,7 +42,6 @@ res = {e:[] for e in exps}
 for r in range(a.reps):
     for e in exps: res[e].append(run(e))
 m = {e:statistics.median(v) for e,v in res.items()}
-cpu = next((l.split(':',1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '') if os.path.exists('/proc/cpuinfo') else ''
-print(f'machine: {os.cpu_count()}-core {platform.machine()} CPU ({cpu}); torch {torch.__version__}; {a.n} batches of {a.bs}, median of {a.reps}')
+print(f'machine: {machine()}; torch {torch.__version__}; {a.n} batches of {a.bs}, median of {a.reps}')
 print('| experiment | ms per training batch (one fit: N batches + 1 validation batch, over N) | / baseline | / logit KD |'); print('|---|---|---|---|')
 for e in exps: print(f'| {e} | {1000*m[e]/a.n:.0f} | {m[e]/m["baseline"]:.2f} | {m[e]/m["logit"]:.2f} |')

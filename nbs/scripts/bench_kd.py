@@ -12,10 +12,11 @@ Rows: hand-written loops (CE only; CE + KD; CE + KD + the three feature terms of
 same layers, weights, fp32 casts and regressor) and the fastkd / fastai `Learner.fit` doing the same,
 plus fasterai 0.4.1's `KnowledgeDistillationCallback(teacher, SoftTarget)` on fastkd's student_learner.
 """
-import argparse, time, statistics, platform, os, contextlib
+import argparse, time, statistics
 import torch, torch.nn as nn, torch.nn.functional as F
 import fastai
 from fastkd.all import *
+from benchutil import synthetic_dls, machine
 
 p = argparse.ArgumentParser()
 p.add_argument('--n', type=int, default=40); p.add_argument('--bs', type=int, default=128)
@@ -23,15 +24,7 @@ p.add_argument('--reps', type=int, default=5); p.add_argument('--device', defaul
 a = p.parse_args()
 dev = torch.device(a.device); cuda = dev.type == 'cuda'
 torch.manual_seed(0)
-g = torch.Generator().manual_seed(0)
-x = torch.randint(0, 256, (a.n*a.bs + a.bs, 3, 32, 32), dtype=torch.uint8, generator=g); y = torch.randint(0, 10, (len(x),), generator=g)
-vocab = [str(i) for i in range(10)]
-def make_dls():
-    from fastai.data.core import DataLoaders
-    tr = CifarDL(CifarTensors(x[:a.n*a.bs], y[:a.n*a.bs], vocab), bs=a.bs, shuffle=True, augment=True, device=dev)
-    va = CifarDL(CifarTensors(x[a.n*a.bs:], y[a.n*a.bs:], vocab), bs=a.bs, device=dev)
-    return DataLoaders(tr, va, device=dev)
-dls = make_dls()
+dls = synthetic_dls(a.n, a.bs, device=dev)
 teacher = resnet20().to(dev).eval()
 sync = torch.cuda.synchronize if cuda else (lambda: None)
 cl = torch.channels_last if not cuda else torch.contiguous_format
@@ -106,9 +99,7 @@ for r in range(a.reps):
     for k,f in cases.items(): res[k].append(f())
 m = {k:statistics.median(v) for k,v in res.items()}
 if cuda: name = torch.cuda.get_device_name()
-else:
-    cpu = next((l.split(':',1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) if os.path.exists('/proc/cpuinfo') else platform.processor()
-    name = f'{os.cpu_count()}-core {platform.machine()} CPU ({cpu}), {torch.get_num_threads()} threads'
+else: name = machine()
 fa = f", fasterai {fasterai.__version__}" if 'fasterai' in globals() else ''
 print(f'device: {name}; torch {torch.__version__}, fastai {fastai.__version__}{fa}; {a.n} batches of {a.bs}, median of {a.reps}')
 print('| run | s per pass |'); print('|---|---|')

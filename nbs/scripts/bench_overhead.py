@@ -10,24 +10,21 @@ callback); the same with fastai's own `SGD` optimizer (`opt_func=fastai.optimize
 `LogitDistillCB` whose teacher is another such tiny model. Then a cProfile of the fastai fit: the
 functions that take the per-batch time.
 """
-import argparse, time, statistics, cProfile, pstats, io, os, platform
+import argparse, time, statistics, cProfile, pstats, io
 import torch, torch.nn as nn, torch.nn.functional as F
 import fastai
-from fastai.data.core import DataLoaders
 from fastai.optimizer import SGD as fastai_SGD
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastkd.all import *
+from benchutil import synthetic_dls, machine
 
 p = argparse.ArgumentParser()
 p.add_argument('--n', type=int, default=200); p.add_argument('--bs', type=int, default=128); p.add_argument('--reps', type=int, default=5)
 a = p.parse_args()
-torch.set_num_threads(1); torch.manual_seed(0); g = torch.Generator().manual_seed(0)
-x = torch.randint(0, 256, (a.n*a.bs + a.bs, 3, 32, 32), dtype=torch.uint8, generator=g); y = torch.randint(0, 10, (len(x),), generator=g)
-vocab = [str(i) for i in range(10)]
-dls = DataLoaders(CifarDL(CifarTensors(x[:a.n*a.bs], y[:a.n*a.bs], vocab), bs=a.bs, shuffle=True, augment=False, device='cpu'),
-                  CifarDL(CifarTensors(x[a.n*a.bs:], y[a.n*a.bs:], vocab), bs=a.bs, device='cpu'), device='cpu')
+torch.set_num_threads(1); torch.manual_seed(0)
+dls = synthetic_dls(a.n, a.bs, augment=False)
 def tiny(): return nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, 10))
 teacher = tiny().eval()
 
@@ -73,7 +70,7 @@ res = {k:[] for k in cases}
 for r in range(a.reps):
     for k,f in cases.items(): res[k].append(f())
 m = {k:1000*statistics.median(v)/a.n for k,v in res.items()}
-print(f'machine: {os.cpu_count()}-core {platform.machine()} CPU, 1 thread; torch {torch.__version__}, fastai {fastai.__version__}; {a.n} batches of {a.bs}, median of {a.reps}')
+print(f'machine: {machine()}; torch {torch.__version__}, fastai {fastai.__version__}; {a.n} batches of {a.bs}, median of {a.reps}')
 print('| loop | ms per batch | extra ms per batch vs the hand-written loop |'); print('|---|---|---|')
 h = m['hand-written loop']
 for k,v in m.items(): print(f'| {k} | {v:.2f} | {v-h:+.2f} |')
