@@ -18,8 +18,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['find_module', 'SharedHooks', 'TeacherRunner', 'probe_shapes', 'DistillCallback', 'synth_dls', 'tiny_pair',
-           'count_forwards', 'n_hooks']
+__all__ = ['find_module', 'SharedHooks', 'TeacherRunner', 'probe_shapes', 'DistillCallback']
 
 # %% ../nbs/05_distill.ipynb #f4beeebd
 def _model(m): return m.model if isinstance(m, Learner) else m
@@ -310,36 +309,3 @@ class DistillCallback(Callback):
         if self._metric is not None and learn is not None:
             learn.metrics = [m for m in learn.metrics if m is not self._metric]
         self._metric = None
-
-# %% ../nbs/05_distill.ipynb #1fbcd934
-def _tiny_net(c=8, n_out=4):
-    return nn.Sequential(OrderedDict(
-        block1=nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU()),
-        block2=nn.Sequential(nn.Conv2d(c, 2*c, 3, stride=2, padding=1), nn.BatchNorm2d(2*c), nn.ReLU()),
-        head=nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2*c, n_out))))
-
-def synth_dls(n:int=64, bs:int=16, n_out:int=4, size:int=8, seed:int=0) -> DataLoaders:
-    "Tiny synthetic image-classification `DataLoaders` for fast tests"
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, n_out, (2*n,), generator=g)
-    x = torch.randn(2*n, 3, size, size, generator=g) + y[:,None,None,None].float()
-    ds = list(zip(x, y))
-    return DataLoaders(DataLoader(ds[:n], bs=bs, shuffle=True, drop_last=True), DataLoader(ds[n:], bs=bs), device='cpu')
-
-def tiny_pair(n_out:int=4, seed:int=0):
-    "A (teacher, student) pair of tiny CNNs with blocks named `block1`, `block2`, `head`"
-    torch.manual_seed(seed)
-    return _tiny_net(16, n_out),_tiny_net(8, n_out)
-
-# %% ../nbs/05_distill.ipynb #3602c2a7
-def count_forwards(model:nn.Module) -> list:
-    "Attach a forward hook to `model` counting its calls; returns `[count, handle]`"
-    c = [0, None]
-    def f(m, i, o): c[0] += 1
-    c[1] = model.register_forward_hook(f)
-    return c
-
-# %% ../nbs/05_distill.ipynb #03eff927
-def n_hooks(model:nn.Module) -> int:
-    "Number of forward (pre-)hooks on `model` and its submodules"
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

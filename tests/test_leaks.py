@@ -6,6 +6,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.progress
 from fastkd.all import *
+from fastkd.test_utils import *
 
 class _Stop(Callback):
     def __init__(self, exc): self.exc = exc

@@ -13,6 +13,7 @@ import torch, torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastkd.all import *
+from fastkd.test_utils import *
 from fastai.torch_core import TensorImage
 from fastkd.experiments import run_suite, EXPERIMENTS
 
