@@ -4,9 +4,10 @@
 
 # %% ../nbs/09_attention.ipynb #608ee097
 from __future__ import annotations
+import warnings
 import torch
 from .losses import at_loss, attention_map
-from .distill import DistillCallback, _check_weight
+from .distill import DistillCallback, check_number
 
 # %% auto #0
 __all__ = ['AttentionTransferCB']
@@ -14,7 +15,7 @@ __all__ = ['AttentionTransferCB']
 # %% ../nbs/09_attention.ipynb #ed497465
 class AttentionTransferCB(DistillCallback):
     "Attention transfer: add `weight · Σ_pairs mean((Q_s − Q_t)²)` of normalized attention maps to the training loss"
-    term_name,needs_pairs,feature_ndim = 'at',True,4
+    term_name,needs_pairs,feature_ndim,uses_logits = 'at',True,4,False
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
@@ -22,7 +23,13 @@ class AttentionTransferCB(DistillCallback):
                  p:float=2 # power of |A| in the attention map
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
-        _check_weight('p', p, positive=True)
-        self.p = p
+        check_number('p', p, positive=True)
+        self.p,self._warned = p,False
+    def setup(self, s_shapes, t_shapes):
+        flat = [f"{n!r} {a} / {m!r} {b}" for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes)
+                if a[1]*a[2] == 1 or b[1]*b[2] == 1]
+        if flat and not self._warned:
+            warnings.warn(f"attention transfer on 1×1 feature maps is always 0 (one position, normalized to 1): {', '.join(flat)}; pick layers with a spatial size above 1×1")
+            self._warned = True
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return torch.stack([at_loss(s, t, self.p) for s,t in zip(s_feats, t_feats)]).sum()

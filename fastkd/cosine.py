@@ -14,16 +14,16 @@ __all__ = ['FeatureCosineCB']
 # %% ../nbs/07_cosine.ipynb #994ddafc
 class FeatureCosineCB(DistillCallback):
     "Add `weight · mean over pairs of (1 − cos(pool(student feature), pool(teacher feature)))` to the training loss"
-    term_name,needs_pairs = 'cos',True
+    term_name,needs_pairs,uses_logits = 'cos',True,False
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
                  weight:float=1. # weight of the term
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
-    def check_shapes(self, s_out, t_out, s_shapes, t_shapes):
+    def setup(self, s_shapes, t_shapes):
         for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes):
-            try: match_features(torch.empty(a, device='meta'), torch.empty(b, device='meta'))
+            try: match_features(torch.empty((2,*a), device='meta'), torch.empty((2,*b), device='meta'))
             except Exception as e: raise ValueError(f"student layer {n!r} {a} and teacher layer {m!r} {b}: {e}") from None
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return torch.stack([cosine_loss(s, t) for s,t in zip(s_feats, t_feats)]).mean()

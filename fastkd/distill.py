@@ -4,21 +4,21 @@
 
 # %% ../nbs/05_distill.ipynb #1e53adbe
 from __future__ import annotations
-import copy, difflib, math
-from collections import OrderedDict
+import sys, copy, difflib, math, warnings, contextlib
+from typing import Mapping
 import torch, torch.nn as nn, torch.distributed as dist
 from torch import Tensor
-from fastcore.basics import store_attr
+from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
 from fastai.callback.hook import Hook
 from fastai.learner import Learner
 from fastai.metrics import Metric
 from fastai.torch_core import to_float
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
+from fastai.optimizer import OptimWrapper
 
 # %% auto #0
-__all__ = ['find_module', 'SharedHooks', 'TeacherRunner', 'probe_shapes', 'DistillCallback']
+__all__ = ['find_module', 'model_logits', 'SharedHooks', 'TeacherRunner', 'probe', 'probe_shapes', 'check_number',
+           'DistillCallback']
 
 # %% ../nbs/05_distill.ipynb #f4beeebd
 def _model(m): return m.model if isinstance(m, Learner) else m
@@ -28,22 +28,38 @@ def find_module(model:nn.Module, # the model to search
                 name:str, # a name from `model.named_modules()`
                 what:str='model' # how to call the model in the error
                ) -> nn.Module:
-    "`model`'s submodule `name`, looked up through DDP-style wrappers; an error lists the closest names"
+    "`model`'s submodule `name`, looked up through DDP-style wrappers; an error suggests the model's stages and the closest names"
     m = _unwrap(model)
+    if not isinstance(name, str): raise TypeError(f"{what} layer name {name!r} is a {type(name).__name__}; expected a str from `{what}.named_modules()`")
     try: return m.get_submodule(name)
     except AttributeError: pass
     names = [n for n,_ in m.named_modules() if n]
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.4) or names[:5]
-    raise ValueError(f"{what} has no layer {name!r}; closest names: {close} (see `{what}.named_modules()`)")
+    try:
+        from .layers import suggest_layers
+        stages = suggest_layers(m)
+    except Exception: stages = []
+    hint = f"its stages: {stages}; " if stages else ''
+    raise ValueError(f"{what} has no layer {name!r}; {hint}closest names: {close} (see `{what}.named_modules()`, `show_layers`)")
 
 def _world(): return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 def _store(m, i, o): return o
 def _store_train(m, i, o): return o if m.training else None
+def _store_copy(m, i, o): return o.clone() if isinstance(o, Tensor) else o
+def _store_copy_train(m, i, o): return _store_copy(m, i, o) if m.training else None
+
+def model_logits(out, what:str='model') -> Tensor:
+    "The logits in a model's output: a tensor, the first of a tuple, or the `logits` of a dict or of an object (Hugging Face style)"
+    if isinstance(out, Tensor): return out
+    if isinstance(out, (tuple,list)) and out and isinstance(out[0], Tensor): return out[0]
+    if isinstance(out, Mapping) and isinstance(out.get('logits'), Tensor): return out['logits']
+    if isinstance(getattr(out, 'logits', None), Tensor): return out.logits
+    raise TypeError(f"{what} returned a {type(out).__name__}; expected logits: a tensor, a tuple starting with one, or a dict/object with `logits`")
 
 class SharedHooks:
     "Forward hooks on named layers of one model, shared by every callback that asks for a layer; fp32 copies made once a batch"
-    def __init__(self, model:nn.Module, what:str='model', hook_func=_store, detach:bool=True):
-        self.model,self.what,self.hook_func,self.detach = model,what,hook_func,detach
+    def __init__(self, model:nn.Module, what:str='model', hook_func=_store, detach:bool=True, copy_func=_store_copy):
+        self.model,self.what,self.hook_func,self.detach,self.copy_func = model,what,hook_func,detach,copy_func
         self.hooks,self.users,self._f32 = {},{},{}
     def add(self, user, layers=()):
         "Hook `layers` (those not hooked yet) for `user`"
@@ -51,6 +67,11 @@ class SharedHooks:
             if n not in self.hooks: self.hooks[n] = Hook(find_module(self.model, n, self.what), self.hook_func, detach=self.detach)
             us = self.users.setdefault(n, [])
             if not any(u is user for u in us): us.append(user)
+    def copy_outputs(self, layers=()):
+        "Store a copy of `layers`' outputs: for layers whose output a later in-place op (e.g. `ReLU(inplace=True)`) overwrites"
+        for n in layers:
+            h = self.hooks.get(n)
+            if h is not None and h.hook_func is not self.copy_func: h.hook_func = self.copy_func
     def remove(self, user):
         "Drop `user`; a layer nobody asks for any more loses its hook"
         for n in list(self.hooks):
@@ -71,13 +92,17 @@ class SharedHooks:
     def acquire(cls, learn:Learner, user, layers=()) -> 'SharedHooks':
         "The student hooks of `learn` (created on first use), with `layers` hooked for `user`"
         sh = learn.__dict__.get('_fastkd_student')
-        if sh is None: sh = learn.__dict__['_fastkd_student'] = cls(learn.model, 'student', _store_train, detach=False)
+        if sh is None: sh = learn.__dict__['_fastkd_student'] = cls(learn.model, 'student', _store_train, detach=False, copy_func=_store_copy_train)
         sh.add(user, layers)
         return sh
     def release(self, learn:Learner, user):
         "`remove(user)`; the last user out takes the store off `learn`"
         self.remove(user)
         if not self.hooks and learn is not None and learn.__dict__.get('_fastkd_student') is self: learn.__dict__.pop('_fastkd_student')
+
+def _param_dtype(m):
+    p = next(m.parameters(), None)
+    return p.dtype if p is not None else None
 
 class TeacherRunner:
     "Runs `teacher` under `no_grad` at most once per batch, with hooks on the layers callbacks asked for"
@@ -97,8 +122,9 @@ class TeacherRunner:
         t = self.teacher
         if not self.users:
             self._state = (t.training, [p.requires_grad for p in t.parameters()])
-            dev = next(learn.model.parameters()).device
-            t.to(dev).eval().requires_grad_(False)
+            p = next(learn.model.parameters(), None)
+            if p is not None: t.to(p.device)
+            t.eval().requires_grad_(False)
             self._learn = learn
         if user not in self.users: self.users.append(user)
         self.feats.add(user, layers)
@@ -115,11 +141,14 @@ class TeacherRunner:
             self._state = None
         self._learn.__dict__.get('_fastkd_runners', {}).pop(id(self.teacher), None)
     def forward(self, xb:tuple):
-        "Teacher logits and `{layer: feature}` for batch `xb`, computed once until `clear`"
+        "Teacher logits and `{layer: feature}` for batch `xb`, computed once until `clear`; inputs cast to the teacher's dtype"
         if self.pred is None:
             if self.teacher.training: self.teacher.eval()   # in case something flipped it mid-fit
+            dt = _param_dtype(self.teacher)
+            if dt is not None and dt.is_floating_point:
+                xb = tuple(x.to(dt) if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != dt else x for x in xb)
             with torch.no_grad(): out = self.teacher(*xb)
-            self.pred = out[0] if isinstance(out, (tuple,list)) else out
+            self.pred = model_logits(out, 'teacher')
             self.n_forward += 1
         return self.pred,{n:h.stored for n,h in self.feats.hooks.items()}
     def clear(self):
@@ -133,30 +162,44 @@ def _meta_copy(model):
     for mod in m.modules(): mod._forward_hooks.clear(); mod._forward_pre_hooks.clear()
     return m.to('meta')
 
+def _as_tuple(x): return tuple(x) if isinstance(x, (tuple,list)) else (x,)
+
+def probe(model:nn.Module, # the model
+          xs, # a sample input batch, or a tuple of inputs (only shapes and dtypes are used)
+          layers=(), # names of the layers whose outputs are wanted
+          what:str='model' # how to call the model in errors
+         ) -> tuple:
+    "`(logits_shape, {layer: output_shape}, overwritten)`: `overwritten` names the layers whose output a later in-place op changes"
+    mods = {n:find_module(model, n, what) for n in layers}
+    xs = _as_tuple(xs)
+    try:
+        m = _meta_copy(model)
+        xm = tuple(torch.empty(x.shape, dtype=x.dtype, device='meta') if isinstance(x, Tensor) else x for x in xs)
+        mods_m = {n:m.get_submodule(n) for n in layers}
+        was = None
+    except Exception:   # a model that cannot be copied to the meta device runs for real, on 2 samples
+        m,mods_m,was = _unwrap(model),mods,_unwrap(model).training
+        xm = tuple(x[:2] if isinstance(x, Tensor) else x for x in xs); m.eval()
+    got = {}
+    hs = [mm.register_forward_hook(lambda _m,i,o,n=n: got.__setitem__(n, (o, o._version) if isinstance(o, Tensor) else (o, None)))
+          for n,mm in mods_m.items()]
+    try:
+        with torch.no_grad(): out = m(*xm)
+    finally:
+        for h in hs: h.remove()
+        if was is not None: m.train(was)
+    shapes = {n:(tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__) for n,(o,v) in got.items()}
+    overwritten = {n for n,(o,v) in got.items() if v is not None and o._version != v}
+    return tuple(model_logits(out, what).shape),shapes,overwritten
+
 def probe_shapes(model:nn.Module, # the model
-                 x:Tensor, # a sample input batch (only its shape and dtype are used)
+                 x, # a sample input batch (only its shape and dtype are used), or a tuple of inputs
                  layers=(), # names of the layers whose output shapes are wanted
                  what:str='model' # how to call the model in errors
                 ) -> tuple:
     "`(output_shape, {layer: output_shape})` of `model` on an input shaped like `x`"
-    mods = {n:find_module(model, n, what) for n in layers}
-    try:
-        m = _meta_copy(model); x = torch.empty(x.shape[:1] + x.shape[1:], dtype=x.dtype, device='meta')
-        mods_m = {n:m.get_submodule(n) for n in layers}
-        was = None
-    except Exception:
-        m,mods_m,was = _unwrap(model),mods,_unwrap(model).training
-        x = x[:2]; m.eval()
-    shapes = {}
-    hs = [mm.register_forward_hook(lambda _m,i,o,n=n: shapes.__setitem__(n, tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__))
-          for n,mm in mods_m.items()]
-    try:
-        with torch.no_grad(): out = m(x)
-    finally:
-        for h in hs: h.remove()
-        if was is not None: m.train(was)
-    out = out[0] if isinstance(out, (tuple,list)) else out
-    return tuple(out.shape),shapes
+    out,shapes,_ = probe(model, x, layers, what)
+    return out,shapes
 
 # %% ../nbs/05_distill.ipynb #612b0510
 class _TermMetric(Metric):
@@ -169,16 +212,39 @@ class _TermMetric(Metric):
     @property
     def name(self): return self.cb.term_name
 
-def _check_weight(name, v, positive=False):
+def check_number(name:str, # the argument's name, for the error
+                 v, # its value
+                 positive:bool=False # require `v > 0` (else `v >= 0`)
+                ):
+    "Raise a one-line `ValueError` unless `v` is a finite number `>= 0` (`> 0` if `positive`)"
     if not isinstance(v, (int,float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0 or (positive and v == 0):
         raise ValueError(f"{name}={v!r}; expected a finite number {'> 0' if positive else '>= 0'}")
 
+def _in_training_fit(learn) -> bool:
+    "Whether the event being sent comes from `Learner.fit`, not from `validate`/`get_preds`/`predict`/`summary` (fastai's `validation_context` sends `before_fit` too)"
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_name in ('fit', '__enter__') and f.f_locals.get('self') is learn: return f.f_code.co_name == 'fit'
+        f = f.f_back
+    return False
+
+def _cast(xs, dtype):
+    if dtype is None or not dtype.is_floating_point: return xs
+    return tuple(x.to(dtype) if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != dtype else x for x in xs)
+
+def _no_autocast(t):
+    try: return torch.autocast(t.device.type if isinstance(t, Tensor) else 'cpu', enabled=False)
+    except Exception: return contextlib.nullcontext()
+
+def _per_sample(shape): return tuple(shape[1:]) if isinstance(shape, tuple) else shape
+
 class DistillCallback(Callback):
-    "Base class of fastkd's distillation callbacks"
-    order,run_valid = 20,False   # after (CPU)MixedPrecision (10), before Recorder (50); training batches only
-    term_name = 'distill'
-    needs_pairs = False   # True: at least one (student layer, teacher layer) pair is required
-    feature_ndim = None   # rank every hooked feature must have (4 for (N,C,H,W)); None: any
+    "Base class of fastkd's distillation callbacks: a term from the student's and the teacher's outputs, added to the training loss"
+    order,run_valid = 5,False   # terms join the loss before GradientAccumulation (6) and MixedPrecision (10) rescale it; training batches only
+    term_name = 'distill'   # the Recorder column
+    needs_pairs = False     # True: at least one (student layer, teacher layer) pair is required
+    feature_ndim = None     # rank every hooked feature must have (4 for (N,C,H,W)); None: any
+    uses_logits = True      # False: a feature-only method, the teacher's head may differ from the student's
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers=(), # student layer names (`model.named_modules()`), paired in order with...
                  teacher_layers=(), # ...teacher layer names
@@ -186,14 +252,17 @@ class DistillCallback(Callback):
                 ):
         teacher = _model(teacher)
         if not isinstance(teacher, nn.Module): raise TypeError(f"teacher is {type(teacher).__name__}; expected an nn.Module or a fastai Learner")
+        if isinstance(student_layers, str) or isinstance(teacher_layers, str):
+            raise TypeError(f"student_layers and teacher_layers must be lists of layer names; got {student_layers!r} and {teacher_layers!r}")
         student_layers,teacher_layers = list(student_layers),list(teacher_layers)
         if len(student_layers) != len(teacher_layers):
             raise ValueError(f"student_layers has {len(student_layers)} names and teacher_layers {len(teacher_layers)}; expected pairs (the same number)")
         if self.needs_pairs and not student_layers:
             raise ValueError(f"{type(self).__name__} needs at least one (student_layers, teacher_layers) pair")
-        _check_weight('weight', weight)
+        check_number('weight', weight)
         store_attr('teacher,student_layers,teacher_layers,weight')
-        self.runner,self.s_feats,self._metric,self._xparams = None,None,None,[]
+        self.extras,self.runner,self.s_feats,self._metric,self._xparams = None,None,None,None,[]
+        self._active,self._ready,self._joined,self._snapshot,self._pending = False,False,False,None,None
         self.history,self._sum,self._n = [],0.,0
 
     # --- `learn` as a property: fastai sets it to None when it removes the callback, even after an exception
@@ -204,33 +273,84 @@ class DistillCallback(Callback):
         if v is None and self.__dict__.get('_learn') is not None: self._cleanup()
         self.__dict__['_learn'] = v
 
-    # --- what subclasses provide
+    # --- what a method overrides
+    def setup(self, s_shapes:list, t_shapes:list) -> nn.Module|None:
+        "Check per-sample feature shapes (raise `ValueError` naming the layers); return the trainable modules of the method, or `None`"
+        return self.extras
     def loss_term(self, s_pred:Tensor, t_pred:Tensor, s_feats:list, t_feats:list) -> Tensor:
-        "The term for one batch (fp32 inputs)"
-        raise NotImplementedError
-    def check_shapes(self, s_out:tuple, t_out:tuple, s_shapes:list, t_shapes:list):
-        "Raise if the shapes cannot be used; build what depends on them"
-    def extra_params(self) -> list:
-        "Trainable parameters of the callback itself"
-        return []
+        "The unweighted term for one training batch: fp32 inputs, autocast off"
+        raise NotImplementedError(f"{type(self).__name__} must implement loss_term(s_pred, t_pred, s_feats, t_feats)")
+
+    # --- what `loss_term` may read besides its arguments (and fastai's `self.epoch`, `self.n_epoch`, `self.pct_train`, `self.iter`)
+    @property
+    def target(self):
+        "The training batch's targets (`learn.yb[0]`)"
+        yb = self.learn.yb if self.learn is not None else None
+        return yb[0] if yb else None
+    @property
+    def n_train(self) -> int:
+        "The number of training samples"
+        dl = self.learn.dls.train; dl = dl.__dict__.get('dl', dl)   # the loader inside fastai's `DistributedDL`
+        ds = getattr(dl, 'dataset', None)
+        return len(ds) if ds is not None else dl.n
+
+    # --- the trainable extras, to resume
+    def state_dict(self) -> dict:
+        "The weights and buffers of the callback's trainable modules (`{}` when it has none yet)"
+        return {} if self.extras is None else {k:v.detach().cpu().clone() for k,v in self.extras.state_dict().items()}
+    def load_state_dict(self, sd:dict):
+        "Load `state_dict()`'s result: now if the modules exist, else when the next fit builds them"
+        if self.extras is None: self._pending = dict(sd)
+        else: self.extras.load_state_dict(sd)
 
     # --- fit
     def before_fit(self):
         self._cleanup()   # in case an earlier fit died without cleaning up
-        model = self.learn.model
+        if not _in_training_fit(self.learn): return   # validate, get_preds, predict, summary: nothing to do
+        if sum(c is self for c in self.learn.cbs) > 1:
+            raise ValueError(f"this {type(self).__name__} was added to the Learner twice; expected each callback object once")
         self.s_feats = SharedHooks.acquire(self.learn, self, self.student_layers)
         self.runner = TeacherRunner.acquire(self.learn, self.teacher, self, self.teacher_layers)
-        x = self._sample_input()
-        if x is not None:
-            s_out,s_sh = probe_shapes(model, x, self.student_layers, 'student')
-            t_out,t_sh = probe_shapes(self.teacher, x, self.teacher_layers, 'teacher')
-            if s_out != t_out: raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes")
-            s_sh,t_sh = [s_sh[n] for n in self.student_layers],[t_sh[n] for n in self.teacher_layers]
-            self._check_ndim(s_sh, t_sh)
-            self.check_shapes(s_out, t_out, s_sh, t_sh)
-        self._add_params(); self.history = []
+        self._active,self.history = True,[]
         self._metric = _TermMetric(self)
         self.learn.metrics = list(self.learn.metrics) + [self._metric]
+        xs = self._sample_input()
+        if xs is not None: self._prepare(xs)
+
+    def before_batch(self):
+        if not self._active: return
+        if not self._ready: self._prepare(self.xb)   # no sample without drawing from the training loader: the first batch
+        if not self._joined: self._join_opt()          # after every `before_fit`: `lr_find`'s saved optimizer state has no extras
+
+    def _sample_input(self):
+        "A batch of inputs shaped like the training inputs, without drawing from the (seeded) training loader; `None` if there is none"
+        dls = self.learn.dls
+        n_inp = getattr(dls, 'n_inp', 1) or 1
+        loaders = list(getattr(dls, 'loaders', []))[:2]
+        for i,dl in enumerate(loaders):
+            if dl is None: continue
+            dl = dl.__dict__.get('dl', dl)   # the loader inside fastai's `DistributedDL`
+            shape = getattr(dl, 'x_shape', None)
+            if shape is not None: return (torch.zeros(2, *shape),)
+            if i == 1 and len(dl):
+                b = dl.one_batch(); return tuple(b[:n_inp])
+        return None
+
+    def _prepare(self, xs):
+        "Check shapes on the meta device, build the extras"
+        s_out,s_sh,s_over = probe(self.learn.model, xs, self.student_layers, 'student')
+        t_out,t_sh,t_over = probe(self.teacher, _cast(xs, _param_dtype(self.teacher)), self.teacher_layers, 'teacher')
+        if self.uses_logits and s_out[1:] != t_out[1:]:
+            raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes for {type(self).__name__}")
+        s_sh,t_sh = [s_sh[n] for n in self.student_layers],[t_sh[n] for n in self.teacher_layers]
+        self._check_ndim(s_sh, t_sh)
+        self.s_feats.copy_outputs(s_over); self.runner.feats.copy_outputs(t_over)
+        extras = self.setup([_per_sample(s) for s in s_sh], [_per_sample(s) for s in t_sh])
+        if extras is not None and not isinstance(extras, nn.Module):
+            raise TypeError(f"{type(self).__name__}.setup returned a {type(extras).__name__}; expected an nn.Module or None")
+        self.extras = extras
+        if extras is not None: self._add_extras(extras)
+        self._ready = True
 
     def _check_ndim(self, s_shapes, t_shapes):
         if self.feature_ndim is None: return
@@ -238,56 +358,57 @@ class DistillCallback(Callback):
             if not all(isinstance(o, tuple) and len(o) == self.feature_ndim for o in (a,b)):
                 raise ValueError(f"{type(self).__name__} needs {self.feature_ndim}-D (N,C,H,W) features; student layer {n!r} gives {a} and teacher layer {m!r} gives {b}")
 
-    def _sample_input(self):
-        "A batch shaped like the training input, without drawing from the (seeded) training loader"
-        dls = self.learn.dls
-        for dl in (getattr(dls, 'valid', None), getattr(dls, 'train', None)):
-            if dl is None: continue
-            dl = dl.__dict__.get('dl', dl)   # the loader inside fastai's `DistributedDL`
-            shape = getattr(dl, 'x_shape', None)
-            if shape is not None: return torch.zeros(2, *shape)
-            if dl is dls.valid.__dict__.get('dl', dls.valid) and len(dl):
-                b = dl.one_batch(); return b[0]
-        return None
-
-    def _add_params(self):
-        ps = self.extra_params()
-        if not ps: return
-        for m in self._extra_modules(): m.to(next(self.learn.model.parameters()).device)
+    def _add_extras(self, extras):
+        if self._pending is not None: extras.load_state_dict(self._pending); self._pending = None
+        p = next(self.learn.model.parameters(), None)
+        if p is not None: extras.to(device=p.device, dtype=p.dtype if p.is_floating_point() else None)
+        extras.train()
+        from fastai.callback.schedule import LRFinder
+        if any(isinstance(c, LRFinder) for c in self.learn.cbs): self._snapshot = copy.deepcopy(extras.state_dict())   # lr_find restores them
         if _world() > 1:   # same initial weights on every process (DDP only syncs the model's own)
-            for t in [*ps, *(b for m in self._extra_modules() for b in m.buffers())]: dist.broadcast(t.data, 0)
+            for t in [*extras.parameters(), *extras.buffers()]: dist.broadcast(t.data, 0)
+
+    def _join_opt(self):
+        self._joined = True
         opt = self.learn.opt
-        if hasattr(opt, 'opt'): opt.opt.param_groups[-1]['params'].extend(ps)   # fastai's OptimWrapper
-        else: opt.param_lists[-1] = opt.param_lists[-1] + ps                         # fastai's Optimizer
+        if self.extras is None or opt is None: return
+        have = {id(q) for q in self.learn.model.parameters()}
+        ps = [q for q in self.extras.parameters() if q.requires_grad and id(q) not in have]
+        if isinstance(opt, OptimWrapper): opt.opt.param_groups[-1]['params'].extend(ps)
+        else:
+            opt.param_lists[-1] = opt.param_lists[-1] + ps
+            for q in ps: opt.state[q] = {}   # a state dict loaded by `Learner.load`/`lr_find` has no entry for new parameters
         self._xparams = ps
-    def _extra_modules(self): return []
-    def _remove_params(self):
+
+    def _remove_extras(self):
         ps,self._xparams = self._xparams,[]
         opt = getattr(self.learn, 'opt', None) if self.learn is not None else None
         if not ps or opt is None: return
         ids = {id(p) for p in ps}
-        if hasattr(opt, 'opt'):
-            g = opt.opt.param_groups[-1]; g['params'] = [p for p in g['params'] if id(p) not in ids]
+        if isinstance(opt, OptimWrapper):
+            for g in opt.opt.param_groups: g['params'] = [p for p in g['params'] if id(p) not in ids]
             for p in ps: opt.opt.state.pop(p, None)
         else:
-            opt.param_lists[-1] = type(opt.param_lists[-1])([p for p in opt.param_lists[-1] if id(p) not in ids])
+            for i,pl in enumerate(opt.param_lists): opt.param_lists[i] = type(pl)([p for p in pl if id(p) not in ids])
             for p in ps: opt.state.pop(p, None)
 
     def before_train(self):
         self._sum,self._n = 0.,0
-        for m in self._extra_modules(): m.train()
+        if self.extras is not None: self.extras.train()
     def after_pred(self):
-        self.t_pred,self.t_feats = self.runner.forward(self.xb)
+        if self._active: self.t_pred,self.t_feats = self.runner.forward(self.xb)
     def after_loss(self):
-        s_feats = [self.s_feats.float(n) for n in self.student_layers]     # fp32, cast once a batch for all callbacks
-        t_feats = [self.runner.feats.float(n) for n in self.teacher_layers]
-        term = self.loss_term(self.pred.float(), self.t_pred.float(), s_feats, t_feats)
+        if not self._active: return
+        with _no_autocast(self.loss_grad):
+            s_feats = [self.s_feats.float(n) for n in self.student_layers]     # fp32, cast once a batch for all callbacks
+            t_feats = [self.runner.feats.float(n) for n in self.teacher_layers]
+            term = self.loss_term(model_logits(self.pred, 'student').float(), self.t_pred.float(), s_feats, t_feats)
         self.learn.loss_grad = self.loss_grad + self.weight*term
         self.learn.loss = self.loss_grad.detach()
         self._sum,self._n = self._sum + term.detach(),self._n + 1
     def after_backward(self):
         "Average the gradients of the callback's own parameters across processes: DDP averages only the model's"
-        # in `after_backward`, before `MixedPrecision.before_step` checks for overflow, so all processes skip or step together"
+        # in `after_backward`, before `MixedPrecision.before_step` checks for overflow, so all processes skip or step together
         if self._xparams and _world() > 1:
             for p in self._xparams:
                 if p.grad is not None: dist.all_reduce(p.grad); p.grad.div_(_world())
@@ -297,15 +418,31 @@ class DistillCallback(Callback):
     def epoch_term(self):
         "Mean of the term over this epoch's training batches"
         return float(self._sum/self._n) if self._n else float('nan')
-    def after_train(self): self.history.append(self.epoch_term())
+    def after_train(self):
+        if self._active: self.history.append(self.epoch_term())
     def after_cancel_fit(self): self._cleanup()
     def after_fit(self): self._cleanup()
     def _cleanup(self):
-        "Remove hooks, optimizer params and the Recorder column; release the teacher. Safe to call twice."
+        "Remove hooks, optimizer params and the Recorder column; release the teacher; undo an `lr_find`'s training. Safe to call twice."
         if self.s_feats is not None: self.s_feats.release(self.__dict__.get('_learn'), self); self.s_feats = None
         if self.runner is not None: self.runner.release(self); self.runner = None
-        self._remove_params()
+        self._remove_extras()
+        if self._snapshot is not None and self.extras is not None: self.extras.load_state_dict(self._snapshot)
+        self._snapshot = None
         learn = self.__dict__.get('_learn')
         if self._metric is not None and learn is not None:
             learn.metrics = [m for m in learn.metrics if m is not self._metric]
-        self._metric = None
+        self._metric,self._active,self._ready,self._joined = None,False,False,False
+
+# %% ../nbs/05_distill.ipynb #05e452c1
+_fastai_export = getattr(Learner.export, '__fastai_export__', Learner.export)
+
+@patch
+def export(self:Learner, fname='export.pkl', **kwargs):
+    "fastai's `Learner.export` (same arguments), leaving fastkd's distillation callbacks, their teachers and trainable extras out: the export is the student"
+    kd = [cb for cb in self.cbs if isinstance(cb, DistillCallback)]
+    saved = {k:self.__dict__.pop(k) for k in ('_fastkd_student','_fastkd_runners') if k in self.__dict__}
+    try:
+        with self.removed_cbs(kd): return _fastai_export(self, fname, **kwargs)
+    finally: self.__dict__.update(saved)
+Learner.export.__fastai_export__ = _fastai_export

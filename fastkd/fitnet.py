@@ -24,19 +24,22 @@ class ConvRegressor(nn.Sequential):
 # %% ../nbs/08_fitnet.ipynb #a5b202f2
 class RegressorMSECB(DistillCallback):
     "FitNets: add `weight · mean over pairs of MSE(regressor(student feature), teacher feature)` to the training loss"
-    term_name,needs_pairs,feature_ndim = 'fitnet',True,4
+    term_name,needs_pairs,feature_ndim,uses_logits = 'fitnet',True,4,False
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
                  weight:float=1. # weight of the term
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
-        self.regressors = None
-    def check_shapes(self, s_out, t_out, s_shapes, t_shapes):
-        shapes = [(a[1:],b[1:]) for a,b in zip(s_shapes, t_shapes)]
-        if self.regressors is None or shapes != self._shapes:   # keep trained regressors across fits
-            self.regressors,self._shapes = nn.ModuleList([ConvRegressor(a, b) for a,b in shapes]),shapes
-    def _extra_modules(self): return [self.regressors] if self.regressors is not None else []
-    def extra_params(self): return list(self.regressors.parameters()) if self.regressors is not None else []
+        self._shapes = None
+    @property
+    def regressors(self) -> nn.ModuleList:
+        "The trained regressors, one per pair (`None` before the first fit)"
+        return self.extras
+    def setup(self, s_shapes, t_shapes):
+        shapes = list(zip(s_shapes, t_shapes))
+        if self.extras is not None and shapes == self._shapes: return self.extras   # keep trained regressors across fits
+        self._shapes = shapes
+        return nn.ModuleList([ConvRegressor(a, b) for a,b in shapes])
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
-        return torch.stack([fitnet_loss(r(s), t) for r,s,t in zip(self.regressors, s_feats, t_feats)]).mean()
+        return torch.stack([fitnet_loss(r(s), t) for r,s,t in zip(self.extras, s_feats, t_feats)]).mean()

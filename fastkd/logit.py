@@ -4,8 +4,8 @@
 
 # %% ../nbs/06_logit.ipynb #7b612bd6
 from __future__ import annotations
-from .losses import kd_loss
-from .distill import DistillCallback, _check_weight
+from .losses import kd_loss, standardize_logits
+from .distill import DistillCallback, check_number
 
 # %% auto #0
 __all__ = ['LogitDistillCB']
@@ -15,10 +15,13 @@ class LogitDistillCB(DistillCallback):
     "Hinton KD: add `weight · T² · KL(softmax(t/T) ‖ softmax(s/T))` to the student's training loss"
     term_name = 'kd'
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
-                 T:float=4., # softmax temperature
-                 weight:float=1. # weight of the KD term
+                 T:float=4., # softmax temperature (with `standardize`, the base temperature)
+                 weight:float=1., # weight of the KD term
+                 standardize:bool=False # Z-score both logits before the softmax (Sun et al. 2024)
                 ):
-        _check_weight('T', T, positive=True)
+        check_number('T', T, positive=True)
         super().__init__(teacher, weight=weight)
-        self.T = T
-    def loss_term(self, s_pred, t_pred, s_feats, t_feats): return kd_loss(s_pred, t_pred, self.T)
+        self.T,self.standardize = T,standardize
+    def loss_term(self, s_pred, t_pred, s_feats, t_feats):
+        if self.standardize: s_pred,t_pred = standardize_logits(s_pred),standardize_logits(t_pred)
+        return kd_loss(s_pred, t_pred, self.T)
