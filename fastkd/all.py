@@ -12,10 +12,16 @@ from .models import *
 from .learner import *
 from .losses import *
 from .distill import *
+from .layers import *
 from .logit import *
 from .cosine import *
 from .fitnet import *
 from .attention import *
+from .logit_methods import *
+from .relations import *
+from .vid import *
+from .crd import *
+from .reviewkd import *
 from .combined import *
 from .distributed import *
 

@@ -4,22 +4,14 @@
 
 # %% ../nbs/10_combined.ipynb #0db597a1
 from __future__ import annotations
-import re
 import torch.nn as nn
-from .distill import _model, _unwrap
+from .layers import stage_names
 
 # %% auto #0
-__all__ = ['stage_names', 'shifted_pairs', 'plot_terms']
+__all__ = ['shifted_pairs', 'plot_terms', 'stage_names']
 
 # %% ../nbs/10_combined.ipynb #67bc677f
-def stage_names(model, # an `nn.Module` or a fastai `Learner`
-                pattern:str=r'(layer|block|stage)\d+$' # what a stage's top-level name looks like
-               ) -> list:
-    "Names of `model`'s top-level stages, in order"
-    m = _unwrap(_model(model))
-    names = [n for n,_ in m.named_children() if re.match(pattern, n)]
-    if not names: raise ValueError(f"{type(m).__name__} has no top-level children matching {pattern!r}; pass layer names explicitly (see model.named_modules())")
-    return names
+_all_ = ['stage_names']   # `from fastkd.combined import *` still brings it
 
 def shifted_pairs(teacher, # the teacher (`nn.Module` or `Learner`)
                   student, # the student (`nn.Module` or `Learner`)
