@@ -23,7 +23,6 @@ from .vid import *
 from .crd import *
 from .reviewkd import *
 from .combined import *
-from .distributed import *
 
 # %% ../nbs/99_all.ipynb #4243f095
 __all__ = [o for o in dir() if not o.startswith('_')]

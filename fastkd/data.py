@@ -21,7 +21,7 @@ from .core import atomic_save
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'CIFAR_LAYOUT', 'cifar_stats', 'CifarLayoutError', 'check_cifar_folder', 'cifar10_path', 'make_fake_cifar',
-           'cache_dir', 'cifar10_tensors', 'PadCropFlip', 'CifarTensors', 'CifarDL', 'cifar10_dls']
+           'cache_dir', 'cifar10_tensors', 'PadCropFlip', 'image_tensor', 'CifarTensors', 'CifarDL', 'cifar10_dls']
 
 # %% ../nbs/01_data.ipynb #62b01c66
 IMG_EXTS = ('.png', '.jpg', '.jpeg')
@@ -144,20 +144,50 @@ class PadCropFlip(Transform):
         return TensorImage(tp.gather(3, cols[:,None,None,:].expand(B,C,H,W)))
 
 # %% ../nbs/01_data.ipynb #baa7184a
+def image_tensor(item, # an image file, a PIL image, or a uint8 array/tensor laid out (H,W,C), (C,H,W) or (H,W)
+                 size:tuple|None=None # (H, W) to resize to (bilinear); None: keep the image's size
+                ) -> torch.Tensor:
+    "One RGB image as a uint8 `(3,H,W)` tensor, the layout of the cached CIFAR tensors"
+    if isinstance(item, (str, Path)):
+        try:
+            with Image.open(item) as im: im = im.convert('RGB')
+        except Exception as e: raise ValueError(f"cannot read image {item}: {e}; expected a readable image file") from None
+    elif isinstance(item, Image.Image): im = item.convert('RGB')
+    else:
+        a = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item)
+        if a.dtype != np.uint8: raise ValueError(f"image array has dtype {a.dtype}; expected uint8 pixels (0-255), as the training images")
+        if a.ndim == 3 and a.shape[0] in (1,3) and a.shape[-1] not in (1,3): a = a.transpose(1,2,0)   # (C,H,W) -> (H,W,C)
+        if a.ndim == 3 and a.shape[-1] == 1: a = a[...,0]
+        if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)):
+            raise ValueError(f"image array has shape {tuple(a.shape)}; expected (H,W,3), (3,H,W) or (H,W)")
+        im = Image.fromarray(np.ascontiguousarray(a)).convert('RGB')
+    if size is not None and im.size != (size[1],size[0]): im = im.resize((size[1],size[0]), Image.BILINEAR)
+    return torch.from_numpy(np.array(im)).permute(2,0,1).contiguous()
+
 class CifarTensors:
-    "In-memory image classification dataset: uint8 images `x`, int64 labels `y`, class names `vocab`"
-    def __init__(self, x:torch.Tensor, y:torch.Tensor, vocab:list):
+    "In-memory image classification dataset: uint8 images `x`, int64 labels `y` (None: unlabelled), class names `vocab`"
+    def __init__(self, x:torch.Tensor, y:torch.Tensor|None, vocab:list):
         store_attr(); self.c = len(vocab)
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i): return TensorImage(self.x[i]),TensorCategory(self.y[i])
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i):
+        return (TensorImage(self.x[i]),) if self.y is None else (TensorImage(self.x[i]),TensorCategory(self.y[i]))
     def decode(self, o, full=True):
         "Turn a decoded `(image, label)` sample into showable fastai types"
         return (TensorImage(o[0]), Category(self.vocab[int(o[1])]))
+    def new_empty(self):
+        "No items, the same image size and class names: what `Learner.export` keeps of the data"
+        return type(self)(self.x[:0], None if self.y is None else self.y[:0], self.vocab)
+    def test_set(self, items:list):
+        "Unlabelled dataset of `items` (image files, PIL images, uint8 arrays), resized to this dataset's image size"
+        size = tuple(self.x.shape[-2:])
+        x = torch.stack([image_tensor(o, size) for o in items]) if len(items) else self.x[:0]
+        return type(self)(x, None, self.vocab)
 
 class CifarDL(TfmdDL):
     "A fastai `TfmdDL` over `CifarTensors` that builds each batch with one indexing operation"
     def __init__(self, dataset:CifarTensors, bs:int=256, shuffle:bool=False, seed:int=0,
                  augment:bool=False, drop_last:bool|None=None, after_batch=None, **kwargs):
+        if not isinstance(dataset, CifarTensors): raise TypeError(f"CifarDL dataset is a {type(dataset).__name__}; expected CifarTensors")
         self.generator = torch.Generator().manual_seed(seed)
         if after_batch is None:
             after_batch = [IntToFloatTensor(), Normalize.from_stats(*cifar_stats, cuda=False)]
@@ -166,6 +196,10 @@ class CifarDL(TfmdDL):
         kwargs.pop('num_workers', None)
         super().__init__(dataset, bs=bs, shuffle=shuffle, drop_last=drop_last, after_batch=after_batch,
                          num_workers=0, **kwargs)
+    def new(self, dataset=None, cls=None, **kwargs):
+        "A loader like this one over `dataset`: a `CifarTensors`, or items to predict on (see `CifarTensors.test_set`)"
+        if dataset is not None and not isinstance(dataset, CifarTensors): dataset = self.dataset.test_set(dataset)
+        return super().new(dataset, cls, **kwargs)
     def get_idxs(self):
         "The epoch's order, drawn from the loader's own generator (fastai's `DistributedDL` shards it)"
         n = len(self.dataset)
@@ -176,7 +210,7 @@ class CifarDL(TfmdDL):
         for i in range(0, len(idxs), self.bs):
             b = idxs[i:i+self.bs]
             if self.drop_last and len(b) < self.bs: break
-            yield TensorImage(x[b]),TensorCategory(y[b])
+            yield (TensorImage(x[b]),) if y is None else (TensorImage(x[b]),TensorCategory(y[b]))
     @property
     def x_shape(self): return tuple(self.dataset.x.shape[1:])
 

@@ -1,4 +1,4 @@
-"Distillation under fastai's distributed training: 2 CPU processes, gloo, torchrun."
+"Distillation under fastai's distributed training: 2 CPU processes, gloo, torchrun; and a plain install that never needs it."
 import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
@@ -18,3 +18,15 @@ def test_two_process_distillation(tmp_path):
     for k in a['regressor']: assert torch.equal(a['regressor'][k], b['regressor'][k]), k  # and the regressors' weights
     assert a['teacher_unchanged'] and b['teacher_unchanged']
     assert a['losses'][-1] < a['losses'][0], a['losses']
+
+def test_ddp_is_imported_only_when_used():
+    "`from fastkd.all import *` needs no accelerate and imports no DDP; `import fastkd.distributed` without it says what to install"
+    code = ("import sys; sys.modules['accelerate'] = None   # as if accelerate were not installed\n"
+            "from fastkd.all import *\n"
+            "print('ddp modules:', [m for m in ('fastai.distributed', 'fastkd.distributed') if m in sys.modules])\n"
+            "try: import fastkd.distributed\n"
+            "except ImportError as e: print('ImportError:', e)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'ddp modules: []' in r.stdout, r.stdout
+    assert 'ImportError: fastkd.distributed needs' in r.stdout and '`pip install accelerate`' in r.stdout, r.stdout

@@ -35,11 +35,11 @@ def test_kill9_then_resume(fake, tmp_path):
 
 def test_same_seed_same_metrics(fake, tmp_path):
     "Same seed, same machine, CPU: identical per-epoch metrics in two runs"
-    from fastkd.experiments import PRESETS, HPARAMS, get_teacher, run_student
+    from fastkd.experiments import PRESETS, get_teacher, run_student
     cfg = PRESETS['smoke']
     t,_ = get_teacher(fake, cfg, tmp_path/'t', device='cpu', verbose=False)
-    a = run_student('combined', 3, t, fake, cfg, HPARAMS, tmp_path/'a', device='cpu', verbose=False)
-    b = run_student('combined', 3, t, fake, cfg, HPARAMS, tmp_path/'b', device='cpu', verbose=False)
+    a = run_student('combined', 3, t, fake, cfg, tmp_path/'a', device='cpu', verbose=False)
+    b = run_student('combined', 3, t, fake, cfg, tmp_path/'b', device='cpu', verbose=False)
     for k in ('train_loss', 'valid_loss', 'accuracy', 'kd', 'at', 'train_ce'): assert a['history'][k] == b['history'][k], k
     assert a['test_acc'] == b['test_acc'] and a['seed'] == 3 and a['versions']['torch'] == torch.__version__
 
@@ -48,7 +48,7 @@ def test_nonfinite_loss_is_recorded_as_failed(fake, tmp_path, monkeypatch):
     from fastkd import experiments as E
     cfg = E.PRESETS['smoke']
     t,_ = E.get_teacher(fake, cfg, tmp_path, device='cpu', verbose=False)
-    r = E.run_student('logit', 0, t, fake, dict(cfg, lr=1e8), E.HPARAMS, tmp_path, device='cpu', verbose=False)  # diverges
+    r = E.run_student('logit', 0, t, fake, dict(cfg, lr=1e8), tmp_path, device='cpu', verbose=False)  # diverges
     assert r['status'] == 'failed' and 'epoch 0' in r['error'] and r['epoch'] == 0
     assert (tmp_path/'failed'/'logit-seed0.json').exists() and not (tmp_path/'runs'/'logit-seed0.json').exists()
 

@@ -1,7 +1,7 @@
 """fastkd's training loop against hand-written PyTorch loops doing the same work (and fasterai, when importable).
 
-    .venv/bin/python nbs/scripts/bench_kd.py [--n 40] [--bs 128] [--reps 5] [--device cpu|cuda] > nbs/scripts/bench_kd_cpu.txt
-    PYTHONPATH=/path/to/fasterai-0.4.1 .venv/bin/python nbs/scripts/bench_kd.py ...   # adds the fasterai row
+    .venv/bin/python benchmarks/bench_kd.py [--n 40] [--bs 128] [--reps 5] [--device cpu|cuda] > benchmarks/bench_kd_cpu.txt
+    PYTHONPATH=/path/to/fasterai-0.4.1 .venv/bin/python benchmarks/bench_kd.py ...   # adds the fasterai row
 
 Same models (resnet20 teacher, resnet8 student), same in-memory uint8 data through the same fastkd
 loader, same batch size, same precision (bf16 autocast + channels-last on the CPU, fp16 autocast +

@@ -4,11 +4,15 @@ A short proxy: 3 epochs on 1,000 train images per class (its validation split is
 full one, which the teacher never saw), seed 0, the trained `cpu` teacher. For each experiment the
 weight with the best last-epoch validation accuracy wins. Run from the repo root:
 
-    FASTKD_DATA=../shared/data/cifar10 .venv/bin/python nbs/scripts/sweep_weights.py results/cpu > results/cpu/sweep.txt
+    FASTKD_DATA=../shared/data/cifar10 .venv/bin/python sweeps/sweep_weights.py results/cpu > results/cpu/sweep.txt
+
+The committed `results/cpu/sweep.txt` was produced when the preset's peak learning rate was 0.2 (teacher and proxy);
+with today's 0.8 the script reuses the committed teacher and gives other numbers. Its runs go to `results/cpu/sweep/`
+(ignored by git).
 """
 import sys, json
 from pathlib import Path
-from fastkd.experiments import PRESETS, HPARAMS, get_teacher, run_student
+from fastkd.experiments import PRESETS, get_teacher, run_student
 from fastkd.data import cifar10_path
 
 out = Path(sys.argv[1]); path = cifar10_path()
@@ -20,8 +24,7 @@ grid = {'cosine': ('cos_weight', [1., 5., 20.]), 'fitnet': ('fitnet_weight', [1.
 res = {}
 for exp,(k,ws) in grid.items():
     for w in ws:
-        hp = dict(HPARAMS, **{k: w})
-        r = run_student(exp, 0, teacher, path, proxy, hp, out/'sweep', verbose=False)
+        r = run_student(exp, 0, teacher, path, proxy, out/'sweep', hparams={k: w}, verbose=False)
         res[(exp,w)] = r.get('valid_acc_last', float('nan'))
         print(f'{exp:10s} {k}={w:<7g} valid acc {res[(exp,w)]:.4f}', flush=True)
 best = {k: max(ws, key=lambda w: res[(exp,w)]) for exp,(k,ws) in grid.items()}

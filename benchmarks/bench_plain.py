@@ -1,6 +1,6 @@
 """A bf16 forward on fastai's typed `TensorImage` against the same forward on a plain tensor (channels-last, no_grad).
 
-    .venv/bin/python nbs/scripts/bench_plain.py > nbs/scripts/bench_plain.txt
+    .venv/bin/python benchmarks/bench_plain.py > benchmarks/bench_plain.txt
 
 Batch 128 and 8; the two inputs alternate, 25 times each after a warm-up; medians. The reason for
 `fastkd.learner.PlainTensors`.

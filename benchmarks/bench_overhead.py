@@ -1,6 +1,6 @@
 """Where a fastai step's own cost goes: a near-zero-compute model, so what is left is the training loop.
 
-    .venv/bin/python nbs/scripts/bench_overhead.py [--n 200] [--reps 5] > nbs/scripts/bench_overhead.txt
+    .venv/bin/python benchmarks/bench_overhead.py [--n 200] [--reps 5] > benchmarks/bench_overhead.txt
 
 Model: a 10-way linear layer on a 3x4x4 average-pooled image (negligible arithmetic); the same in-memory
 batches (fastkd loader, batch 128, no augmentation) for every row; one thread. Per-batch milliseconds of:

@@ -1,6 +1,6 @@
 """Benchmarks for the data notebook and the learner notebook, on the real CIFAR-10.
 
-    FASTKD_DATA=../shared/data/cifar10 .venv/bin/python nbs/scripts/bench_data.py > nbs/scripts/bench_data.txt
+    FASTKD_DATA=../shared/data/cifar10 .venv/bin/python benchmarks/bench_data.py > benchmarks/bench_data.txt
 
 1. fastkd's `cifar10_dls` train loader vs fastai's stock `ImageDataLoaders.from_folder` on the same
    folder with the same augmentation (zero-pad 4 + random 32x32 crop + horizontal flip) and
