@@ -23,6 +23,11 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
     from fastkd.cosine import FeatureCosineCB
     from fastkd.fitnet import RegressorMSECB
     from fastkd.attention import AttentionTransferCB
+    from fastkd.logit_methods import DecoupledKDCB, DISTCB
+    from fastkd.relations import RelationalKDCB, PKTCB, SimilarityCB, NSTCB, CorrelationCB
+    from fastkd.vid import VIDCB
+    from fastkd.crd import CRDCB
+    from fastkd.reviewkd import ReviewKDCB
     from fastkd.combined import shifted_pairs, stage_names
     from fastkd.report import write_report, summarize, summary_markdown, same_settings
 
@@ -127,6 +132,42 @@ add_experiment('combined', 'logit KD + attention transfer',
 add_experiment('shifted', 'cosine, teacher stage N on student stage N-1',
                lambda t,s,cos_weight: [FeatureCosineCB(t, *shifted_pairs(t, s, offset=1), weight=cos_weight)],
                dict(cos_weight=20.), "cosine's weight, not re-tuned", ('classic',))
+
+# %% ../nbs/11_experiments.ipynb #df44525a
+_POOLED = ['head.1']   # the pooled penultimate feature of fastkd's CIFAR ResNets (RepDistiller's feat[-1])
+add_experiment('dkd', 'decoupled KD (alpha 1, beta 8, T=4)',
+               lambda t,s,alpha,beta,T,warmup: [DecoupledKDCB(t, alpha=alpha, beta=beta, T=T, warmup=warmup)],
+               dict(alpha=1., beta=8., T=4., warmup=1), "Zhao et al. 2022; mdistiller's CIFAR config (warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
+add_experiment('dist', 'DIST: inter- and intra-class correlation (T=4)',
+               lambda t,s,beta,gamma,T,dist_weight: [DISTCB(t, beta=beta, gamma=gamma, T=T, weight=dist_weight)],
+               dict(beta=1., gamma=1., T=4., dist_weight=1.), 'Huang et al. 2022 (beta = gamma = 1, weight 1); T=4 as the suite\'s KD', ('zoo',))
+add_experiment('standardized', 'logit KD on standardized logits (T=2, weight 9)',
+               lambda t,s,T,kd_weight: [LogitDistillCB(t, T=T, weight=kd_weight, standardize=True)],
+               dict(T=2., kd_weight=9.), "Sun et al. 2024, the authors' KD setting (base temperature 2, KD weight 9)", ('zoo',))
+add_experiment('rkd', 'relational KD: distances and angles of pooled features',
+               lambda t,s,rkd_weight: [RelationalKDCB(t, _POOLED, _POOLED, weight=rkd_weight)],
+               dict(rkd_weight=1.), 'Park et al. 2019; RepDistiller (w_dist 25, w_angle 50, -b 1)', ('zoo',))
+add_experiment('pkt', 'PKT: probability distributions of pooled features',
+               lambda t,s,pkt_weight: [PKTCB(t, _POOLED, _POOLED, weight=pkt_weight)],
+               dict(pkt_weight=30000.), 'Passalis & Tefas 2018; RepDistiller (-b 30000)', ('zoo',))
+add_experiment('sp', 'similarity-preserving KD, last stage',
+               lambda t,s,sp_weight: [SimilarityCB(t, stage_names(s)[-1:], stage_names(t)[-1:], weight=sp_weight)],
+               dict(sp_weight=3000.), 'Tung & Mori 2019; RepDistiller (feat[-2], -b 3000)', ('zoo',))
+add_experiment('nst', 'neuron selectivity transfer, stages 1-3',
+               lambda t,s,nst_weight: [NSTCB(t, stage_names(s), stage_names(t), weight=nst_weight)],
+               dict(nst_weight=50.), 'Huang & Wang 2017; RepDistiller (feat[1:-1], -b 50)', ('zoo',))
+add_experiment('cc', 'correlation congruence of embedded pooled features',
+               lambda t,s,cc_weight: [CorrelationCB(t, _POOLED, _POOLED, weight=cc_weight)],
+               dict(cc_weight=100.), "Peng et al. 2019; Knowledge-Distillation-Zoo's formula and weight (see 17_relations)", ('zoo',))
+add_experiment('vid', 'variational information distillation, stages 1-3',
+               lambda t,s,vid_weight: [VIDCB(t, stage_names(s), stage_names(t), weight=vid_weight)],
+               dict(vid_weight=1.), 'Ahn et al. 2019; RepDistiller (feat[1:-1], -b 1)', ('zoo',))
+add_experiment('crd', 'contrastive representation distillation, pooled features',
+               lambda t,s,crd_weight,nce_k: [CRDCB(t, _POOLED[0], _POOLED[0], nce_k=nce_k, weight=crd_weight)],
+               dict(crd_weight=0.8, nce_k=4096), 'Tian et al. 2020; RepDistiller (-b 0.8; nce_k 16384, here 4096)', ('zoo',))
+add_experiment('reviewkd', 'knowledge review, stages 1-3 and the pooled feature',
+               lambda t,s,review_weight,warmup: [ReviewKDCB(t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup)],
+               dict(review_weight=1., warmup=1), "Chen et al. 2021; mdistiller's CIFAR config (weight 1, warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
 
 # %% ../nbs/11_experiments.ipynb #9c4ea9c5
 class _EpochLog(Callback):
