@@ -28,9 +28,13 @@ def shifted_pairs(teacher, # the teacher (`nn.Module` or `Learner`)
 # %% ../nbs/10_combined.ipynb #9bf53224
 def plot_terms(cbs, # the distillation callbacks of a fit
                ax=None):
-    "Plot each callback's per-epoch term (its `history`)"
+    "Plot each callback's per-epoch term (its `history`): log scale, or symmetric log where a term is ≤ 0 (VID's likelihood)"
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     if ax is None: _,ax = plt.subplots(figsize=(5,3))
     for cb in cbs: ax.plot(range(1, len(cb.history)+1), cb.history, marker='o', label=f'{cb.term_name} (×{cb.weight:g})')
-    ax.set_xlabel('epoch'); ax.set_ylabel('term (unweighted)'); ax.set_yscale('log'); ax.legend()
+    vals = [v for cb in cbs for v in cb.history if v == v]
+    ax.set_yscale('log' if vals and min(vals) > 0 else 'symlog')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('epoch'); ax.set_ylabel('term (unweighted)'); ax.legend()
     return ax

@@ -6,7 +6,7 @@ from conftest import ROOT
 
 NBS = ROOT/'nbs'
 RECORD = NBS/'outputs.json'   # written by tools/run_nbs.py: per notebook, a hash of each code cell and the cells that ran
-MAX_TOTAL_MB, MAX_PNG_KB, MAX_DPI, MAX_PX = 20, 200, 100, 1600
+MAX_TOTAL_MB, MAX_PNG_KB, MAX_DPI, MAX_PX = 20, 200, 120, 1600   # run_nbs draws at 80 dpi, the report's files are 110
 
 # What the issue asks the notebooks to show: a picture (PNG) and the progress table's term columns.
 SHOWS = {
@@ -18,6 +18,8 @@ SHOWS = {
     '09_attention.ipynb': dict(columns=['at'], picture=True),   # and the attention maps
     '10_combined.ipynb': dict(columns=['kd','cos','fitnet','at'], picture=True, html=True),
     '12_report.ipynb': dict(picture=True),                      # the report's figures
+    '13_results.ipynb': dict(html=True),                        # the results table
+    '15_benchmarks.ipynb': dict(html=True),                     # the ratios
     '16_logit_methods.ipynb': dict(columns=['dkd','dist'], picture=True),
     '17_relations.ipynb': dict(columns=['rkd','pkt','sp','nst','cc'], picture=True),
     '18_vid.ipynb': dict(columns=['vid'], picture=True),
@@ -95,3 +97,14 @@ def test_notebooks_are_clean():
         clean.clean_nb(c, allowed_metadata_keys=d.get('allowed_metadata_keys', '').split(),
                        allowed_cell_metadata_keys=d.get('allowed_cell_metadata_keys', '').split(), clean_ids=True)
         assert c == nb, f'{name} is not clean: run `nbdev_clean --fname nbs/{name}`'
+
+def test_results_table_is_the_committed_summary():
+    "The table 13_results shows (its `df` output) holds the test accuracies of results/cpu/summary.csv"
+    import csv
+    nb = _nbs()['13_results.ipynb']
+    rows = list(csv.DictReader((ROOT/'results'/'cpu'/'summary.csv').open()))
+    html = _html(nb)
+    assert '<table' in html, '13_results.ipynb shows no table: run `make docs NBS=nbs/13_results.ipynb`'
+    for r in rows:   # pandas shows floats with 6 decimals
+        assert f"<td>{r['experiment']}</td>" in html and f"{float(r['test_acc']):.6f}" in html, \
+            f"13_results.ipynb shows another {r['experiment']} row than results/cpu/summary.csv: run `make docs NBS=nbs/13_results.ipynb`"

@@ -6,14 +6,14 @@
 Each notebook runs as `nbdev_test` runs it: execnb's `CaptureShell`, working directory nbs/, `IN_TEST=1`, the cells
 of settings.ini's `tst_flags` skipped (`#| slow` ones run when the real CIFAR-10 is present, i.e. `FASTKD_DATA` is
 set; `#| train` ones never), `#| eval: false` cells and the final `nbdev_export()` cell skipped. A skipped cell keeps
-no output. The outputs are what Jupyter would store: matplotlib figures as PNG at DPI dots per inch, fastai's
+no output. The outputs are what Jupyter would store: matplotlib figures as PNG at 80 dpi (DPI), fastai's
 progress table as the HTML table of a notebook, a display updated in place stored once, carriage returns applied.
 
 A failing cell stops the run with the notebook, the cell and its traceback; that notebook is left as it was. Each
 notebook is written under tools/nb.py's lock, only if no other editor changed its code while it ran (else: run it
 again), then `nbdev_clean` tidies its metadata (outputs kept). nbs/outputs.json records, per notebook, a hash of
 each code cell and the cells that ran: tests/test_docs.py checks that the committed outputs come from the code there is."""
-import os, sys, re, json, time, copy, hashlib, subprocess, argparse, configparser
+import os, sys, json, time, copy, hashlib, traceback, subprocess, argparse, configparser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +67,24 @@ def _mime(data:dict) -> dict:
         return _lines(v) if k.startswith('text/') or k == 'image/svg+xml' else v
     return {k:f(k, v) for k,v in data.items()}
 
-def outputs(res, fmt) -> list:
-    "Jupyter outputs of one cell from `CaptureShell.run_cell`'s result"
+def run_cell(shell, code:str):
+    "Run `code` in `shell` as a Jupyter kernel would: `(captured stdout/stderr/displays, result, quiet)`"
+    from IPython.utils.capture import capture_output
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.displayhook import DisplayHook
+    with capture_output(display=True, stdout=True, stderr=True) as cap:
+        res = InteractiveShell.run_cell(shell, code, store_history=False)   # not execnb's: it drops stdout after a ';'
+    try: quiet = DisplayHook.semicolon_at_end_of_expression(code)
+    except Exception: quiet = False
+    return cap,res,quiet
+
+def outputs(cap, res, quiet:bool, fmt) -> list:
+    "Jupyter outputs of one cell run by `run_cell`"
     outs,ids = [],{}
     for name in ('stdout','stderr'):
-        text = _cr(getattr(res, name))
+        text = _cr(getattr(cap, name))
         if text.strip(): outs.append(dict(output_type='stream', name=name, text=_lines(text)))
-    for o in res.display_objects:   # in order; an update replaces the data of the outputs showing that display id
+    for o in cap.outputs:   # in order; an update replaces the data of the outputs showing that display id
         did = (o.transient or {}).get('display_id')
         d = dict(output_type='display_data', data=_mime(o.data), metadata=o.metadata or {})
         if o.update and did in ids:
@@ -81,9 +92,8 @@ def outputs(res, fmt) -> list:
             continue
         outs.append(d)
         if did: ids.setdefault(did, []).append(d)
-    r = res.result.result
-    if r is not None and not res.quiet:
-        data,md = fmt.format(r)
+    if res.result is not None and not quiet:
+        data,md = fmt.format(res.result)
         outs.append(dict(output_type='execute_result', data=_mime(data), metadata=md, execution_count=None))
     return outs
 
@@ -100,26 +110,27 @@ del _mpl, _smf, _fp, _fcp
 class CellError(Exception): pass
 
 def execute(path:Path, flags:set):
-    "Run `path`'s cells as `nbdev_test` does; return the notebook read, `{cell index: (code, outputs)}`"
+    "Run `path`'s cells as `nbdev_test` does: the notebook read and `{cell id: (code run, outputs, execution count)}`"
     from execnb.shell import CaptureShell
     from nbdev.process import NBProcessor
     from nbdev.frontmatter import FrontmatterProc
     nb = read(path)
     fm = getattr(NBProcessor(path, procs=FrontmatterProc, process=True).nb, 'frontmatter_', {})
     if str(fm.get('skip_exec', False)).lower() in ('true','1','yes'): return nb,None
+    if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))   # as nbdev_test: the repository, then the notebook's folder
     shell = CaptureShell(path, mpl_format='png')
     cwd = os.getcwd(); os.chdir(path.parent)
     try:
-        r = shell.run_cell(SETUP)
-        if r.exception: raise CellError(f"the runner's setup failed: {r.exception!r}")
+        cap,res,_ = run_cell(shell, SETUP)
+        if not res.success: raise CellError(f"the runner's setup failed: {res.error_in_exec!r}")
         ran = {}
         for n,(i,code) in enumerate(cells_to_run(nb, flags).items(), 1):
-            res = shell.run_cell(code)
-            outs = outputs(res, shell.display_formatter)
-            if res.exception:
-                e = res.exception
-                tb = ''.join(__import__('traceback').format_exception(type(e), e, e.__traceback__))
+            cap,res,quiet = run_cell(shell, code)
+            e = res.error_before_exec or res.error_in_exec
+            if e is not None:
+                tb = ''.join(traceback.format_exception(type(e), e, e.__traceback__))
                 raise CellError(f"{path.name}: cell {i} failed:\n{code}\n{tb}")
+            outs = outputs(cap, res, quiet, shell.display_formatter)
             for o in outs:
                 if o['output_type'] == 'execute_result': o['execution_count'] = n
             ran[i] = (code, outs, n)
@@ -128,7 +139,7 @@ def execute(path:Path, flags:set):
         import matplotlib.pyplot as plt; plt.close('all')
     return nb,ran
 
-def store(path:Path, nb_ran:dict, ran:dict, flags:set, real_data:bool):
+def store(path:Path, ran:dict, flags:set, real_data:bool):
     "Under the lock: write the outputs into `path` if its code is what ran, then `nbdev_clean` it and update the record"
     with locked():
         nb = read(path)
@@ -150,10 +161,11 @@ def store(path:Path, nb_ran:dict, ran:dict, flags:set, real_data:bool):
 
 def run_one(path:Path, flags:set, real_data:bool) -> str:
     "Execute and store one notebook (in this process); a line saying what was done"
-    try: nb,ran = execute(path, flags)
+    try:
+        nb,ran = execute(path, flags)
+        if ran is None: return 'skip_exec: left as it is'
+        store(path, ran, flags, real_data)
     except CellError as e: sys.exit(f"run_nbs: {e}")
-    if ran is None: return 'skip_exec: left as it is'
-    store(path, nb, ran, flags, real_data)
     return f"{len(ran)} cells run, {sum(1 for _,o,_ in ran.values() if o)} with outputs"
 
 def main(argv=None):
@@ -173,9 +185,9 @@ def main(argv=None):
     total = time.time()
     for path in paths:   # one fresh process per notebook, as a kernel: no state leaks from one notebook to the next
         t = time.time()
-        print(f"{path.name}: ", end='', flush=True)
-        if subprocess.call([sys.executable, __file__, '--one', str(path)]): sys.exit(1)
-        print(f"  {path.name}: {time.time()-t:.1f} s", flush=True)
+        r = subprocess.run([sys.executable, __file__, '--one', str(path)], stdout=subprocess.PIPE, text=True)
+        if r.returncode: sys.exit(f"run_nbs: stopped at {path.name}")
+        print(f"{path.name}: {time.time()-t:.1f} s ({(r.stdout.strip().splitlines() or [''])[-1]})", flush=True)
     print(f"run_nbs: {len(paths)} notebook(s) in {time.time()-total:.0f} s", flush=True)
 
 if __name__ == '__main__': main()
