@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, re, sys, json, time, platform, argparse, contextlib, warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 import numpy as np, torch
@@ -18,7 +19,8 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
     from fastkd.core import set_seed, atomic_write_json, save_state, load_state, default_device
     from fastkd.data import cifar10_dls, cifar10_path, CIFAR_LAYOUT
     from fastkd.models import get_model, n_params
-    from fastkd.learner import teacher_learner, student_learner, evaluate_test
+    from fastkd.learner import teacher_learner, student_learner, evaluate_test, sgd
+    from fastkd.distill import DistillCallback, check_number
     from fastkd.logit import LogitDistillCB
     from fastkd.cosine import FeatureCosineCB
     from fastkd.fitnet import RegressorMSECB
@@ -32,9 +34,9 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
     from fastkd.report import write_report, summarize, summary_markdown, same_settings
 
 # %% auto #0
-__all__ = ['PRESETS', 'EXPERIMENTS', 'Experiment', 'experiment_groups', 'add_experiment', 'select_experiments',
-           'list_experiments', 'get_teacher', 'run_student', 'DataDownloadError', 'load_runs', 'run_suite',
-           'fastkd_cli']
+__all__ = ['PRESETS', 'EXPERIMENTS', 'RECIPES', 'StepSchedule', 'CEWeight', 'Experiment', 'experiment_groups', 'add_experiment',
+           'select_experiments', 'list_experiments', 'experiment_hparams', 'get_teacher', 'run_student',
+           'DataDownloadError', 'load_runs', 'run_suite', 'fastkd_cli']
 
 # %% ../nbs/11_experiments.ipynb #9dad8642
 PRESETS = {
@@ -42,9 +44,42 @@ PRESETS = {
                   n_per_class=30, n_test_per_class=10),
     'cpu':   dict(teacher='resnet20', student='resnet8', teacher_epochs=10, epochs=8, bs=256, lr=0.8,
                   n_per_class=None, n_test_per_class=None),
-    'gpu':   dict(teacher='resnet56', student='resnet20', teacher_epochs=240, epochs=240, bs=128, lr=0.1,
-                  n_per_class=None, n_test_per_class=None),
+    'gpu':   dict(teacher='resnet56', student='resnet20', teacher_epochs=240, epochs=240, bs=64, lr=0.05,
+                  n_per_class=None, n_test_per_class=None,
+                  schedule='step', lr_steps=[150, 180, 210], lr_decay=0.1, mom=0.9, nesterov=False, wd=5e-4),
 }
+
+# %% ../nbs/11_experiments.ipynb #153612fb
+class StepSchedule(Callback):
+    "Step decay of the learning rate: `lr · decay^k` from the k-th milestone epoch on (RepDistiller's and mdistiller's CIFAR schedule)"
+    order,run_valid = 60,False   # fastai's `ParamScheduler`'s place: the rate is set before the epoch's first training batch
+    def __init__(self, lr:float, # the learning rate before the first milestone
+                 milestones=(150, 180, 210), # epochs (fastai's, from 0) from which the rate is `decay` times the one before
+                 decay:float=0.1, # the factor at each milestone
+                ):
+        check_number('lr', lr, positive=True); check_number('decay', decay, positive=True)
+        if list(milestones) != sorted(milestones): raise ValueError(f"milestones={list(milestones)}; expected increasing epochs")
+        self.lr,self.milestones,self.decay = lr,list(milestones),decay
+    def lr_at(self, epoch:int) -> float:
+        "The learning rate of `epoch` (from 0)"
+        return self.lr * self.decay**sum(epoch >= m for m in self.milestones)
+    def before_train(self): self.opt.set_hyper('lr', self.lr_at(self.epoch))
+
+def _learner_kwargs(cfg:dict) -> dict:
+    "The `Learner` settings of preset `cfg`: its `lr`, and its optimizer where it names one (`mom`, `nesterov`, `wd`)"
+    kw = dict(lr=cfg['lr'])
+    if 'nesterov' in cfg: kw.update(opt_func=partial(sgd, mom=cfg['mom'], wd=cfg['wd'], nesterov=cfg['nesterov']), wd=cfg['wd'])
+    return kw
+
+# %% ../nbs/11_experiments.ipynb #ecbfb72a
+class CEWeight(Callback):
+    "Scale the student's training loss (its cross-entropy) by `weight` before the distillation terms join it; `valid_loss` stays plain"
+    order,run_valid = 4,False   # after fastai computes the loss, before `DistillCallback` (5) adds its terms
+    def __init__(self, weight:float): # the cross-entropy's weight (RepDistiller's `-r`, mdistiller's `CE_WEIGHT`)
+        check_number('weight', weight); self.weight = weight
+    def after_loss(self):
+        self.learn.loss_grad = self.weight*self.loss_grad
+        self.learn.loss = self.loss_grad.detach()
 
 # %% ../nbs/11_experiments.ipynb #401e22e8
 @dataclass
@@ -57,10 +92,12 @@ class Experiment:
     source:str='' # where the hyper-parameters come from (paper, sweep)
     groups:tuple=() # the groups it belongs to, besides `all`
     def __call__(self, teacher, student, **hparams) -> list:
-        "The callbacks of this experiment for `teacher` and `student`; `hparams` override the defaults"
-        bad = sorted(set(hparams) - set(self.hparams))
-        if bad: raise ValueError(f"experiment {self.name!r} has no hyper-parameter {bad}; expected some of {sorted(self.hparams)}")
-        return list(self.callbacks(teacher, student, **{**self.hparams, **hparams}))
+        "The callbacks of this experiment for `teacher` and `student`; `hparams` override the defaults; `ce_weight`, which any experiment takes, adds a `CEWeight`"
+        bad = sorted(set(hparams) - set(self.hparams) - {'ce_weight'})
+        if bad: raise ValueError(f"experiment {self.name!r} has no hyper-parameter {bad}; expected some of {sorted(self.hparams)} or ce_weight")
+        hp = {**self.hparams, **hparams}
+        ce = hp.pop('ce_weight') if 'ce_weight' in hp and 'ce_weight' not in self.hparams else None   # unless the factory takes it itself
+        return ([] if ce is None else [CEWeight(ce)]) + list(self.callbacks(teacher, student, **hp))
 
 EXPERIMENTS = {}   # name -> Experiment, in the order of the tables
 
@@ -104,12 +141,15 @@ def select_experiments(only=None, # experiment or group names (default: all)
     keep,drop = expand(['all'] if only is None else only),expand(skip or [])
     return [e for e in EXPERIMENTS if e in keep and e not in drop]
 
-def list_experiments() -> str:
+def list_experiments(preset:str|None=None, # a preset's name: the hyper-parameters it runs (its recipe in `RECIPES`); default: the defaults
+                    ) -> str:
     "The registry as a Markdown table: name, groups, description, hyper-parameters, their source"
+    recipe = RECIPES.get(preset, {}) if preset is not None else {}
     lines = ['| experiment | groups | what | hyper-parameters | from |', '|---|---|---|---|---|']
     for e in EXPERIMENTS.values():
-        hp = ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k,v in e.hparams.items())
-        lines.append(f"| {e.name} | {' '.join(g for g,ns in experiment_groups().items() if g != 'all' and e.name in ns)} | {e.description} | {hp} | {e.source} |")
+        hps,src = ({**e.hparams, **recipe[e.name][0]},recipe[e.name][1]) if e.name in recipe else (e.hparams,e.source)
+        hp = ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k,v in hps.items())
+        lines.append(f"| {e.name} | {' '.join(g for g,ns in experiment_groups().items() if g != 'all' and e.name in ns)} | {e.description} | {hp} | {src} |")
     return '\n'.join(lines)+'\n'
 
 # %% ../nbs/11_experiments.ipynb #acf71a62
@@ -169,10 +209,33 @@ add_experiment('reviewkd', 'knowledge review, stages 1-3 and the pooled feature'
                lambda t,s,review_weight,warmup: [ReviewKDCB(t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup)],
                dict(review_weight=1., warmup=1), "Chen et al. 2021; mdistiller's CIFAR config (weight 1, warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
 
+# %% ../nbs/11_experiments.ipynb #8f114cb7
+RECIPES = {   # preset -> experiment -> (hyper-parameters replacing the experiment's defaults, where they come from)
+    'gpu': {
+        'logit':     (dict(ce_weight=0.1, kd_weight=0.9, T=4.), "RepDistiller kd (-r 0.1 -a 0.9, T 4); mdistiller KD (CE_WEIGHT 0.1, KD_WEIGHT 0.9)"),
+        'fitnet':    (dict(fitnet_weight=100.), "RepDistiller hint (-b 100, hint_layer 2); mdistiller FITNET (FEAT_WEIGHT 100)"),
+        'attention': (dict(at_weight=1000.), "RepDistiller attention (-b 1000); mdistiller AT (FEAT_WEIGHT 1000)"),
+        'combined':  (dict(kd_weight=1., at_weight=1000., T=4.), "RepDistiller's method + KD runs (CE 1, -a 1, the method's -b); AT's -b 1000"),
+        'dkd':       (dict(alpha=1., beta=2., T=4., warmup=20), "mdistiller configs/cifar100/dkd/res56_res20.yaml (BETA 2) and cfg.py (ALPHA 1, T 4, WARMUP 20)"),
+        'reviewkd':  (dict(review_weight=0.6, warmup=20), "ReviewKD authors' CIFAR-100/script/reviewKD.sh for resnet56 -> resnet20 (--kd-loss-weight 0.6, --kd-warm-up 20)"),
+        'crd':       (dict(crd_weight=0.8, nce_k=16384), "RepDistiller crd (-b 0.8, --nce_k 16384); mdistiller CRD (FEAT_WEIGHT 0.8, NCE.K 16384)"),
+    },
+}
+
+def experiment_hparams(name:str, # a name in `EXPERIMENTS`
+                       preset:str|None=None, # a preset's name: its recipe in `RECIPES`, if any, replaces the defaults
+                      ) -> dict:
+    "The hyper-parameters experiment `name` runs with in `preset`: its defaults, updated by the preset's recipe"
+    if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; expected one of {list(EXPERIMENTS)}")
+    hp = RECIPES.get(preset, {}).get(name, ({}, ''))[0]
+    bad = sorted(set(hp) - set(EXPERIMENTS[name].hparams) - {'ce_weight'})
+    if bad: raise ValueError(f"RECIPES[{preset!r}][{name!r}] has {bad}; expected some of {sorted(EXPERIMENTS[name].hparams)} or ce_weight")
+    return {**EXPERIMENTS[name].hparams, **hp}
+
 # %% ../nbs/11_experiments.ipynb #9c4ea9c5
 class _EpochLog(Callback):
     "One line per epoch; records the plain cross-entropy of training batches and stops on a non-finite loss"
-    order = 4   # in after_loss, before the distillation terms join the loss (`DistillCallback.order` 5)
+    order = 3   # in after_loss, before `CEWeight` (4) scales the cross-entropy and the distillation terms (`DistillCallback.order` 5) join it
     def __init__(self, tag, verbose=True): self.tag,self.verbose,self.ce,self.failed = tag,verbose,[],None
     def before_train(self): self._s,self._n = 0.,0
     def after_loss(self):
@@ -200,15 +263,18 @@ def _versions():
 
 def _main(): return rank_distrib() == 0   # the process that writes files and prints
 
-def _fit(learn, epochs, lr, cbs, tag, verbose):
-    "`fit_one_cycle` with a per-epoch log; inside fastai's `distrib_ctx` when launched by `torchrun`"
+def _fit(learn, epochs, cfg, cbs, tag, verbose):
+    "The preset's schedule (`fit_one_cycle`, or `fit` with `StepSchedule`) with a per-epoch log; inside fastai's `distrib_ctx` when launched by `torchrun`"
     log = _EpochLog(tag, verbose and _main())
     if num_distrib() > 1: import fastkd.distributed   # launched by torchrun: fastai's DDP (needs `accelerate`), with gloo for CPU processes
     cuda = torch.cuda.is_available()
     ctx = learn.distrib_ctx(sync_bn=cuda, cpu=not cuda) if num_distrib() > 1 else contextlib.nullcontext()
     t0 = time.time()
     bar = verbose and _main() and (sys.stdout.isatty() or _in_notebook())   # fastprogress bars where someone watches; lines in logs
-    with (contextlib.nullcontext() if bar else learn.no_bar()), learn.no_logging(), ctx: learn.fit_one_cycle(epochs, lr, cbs=list(cbs)+[log])
+    lr,step = cfg['lr'],cfg.get('schedule') == 'step'
+    with (contextlib.nullcontext() if bar else learn.no_bar()), learn.no_logging(), ctx:
+        if step: learn.fit(epochs, lr, cbs=list(cbs)+[StepSchedule(lr, cfg['lr_steps'], cfg['lr_decay']), log])
+        else: learn.fit_one_cycle(epochs, lr, cbs=list(cbs)+[log])
     return log,time.time()-t0
 
 def _history(learn, log):
@@ -225,7 +291,11 @@ def _dls(path, cfg, seed, device):
     return cifar10_dls(path, bs=cfg['bs'], seed=seed, n_per_class=cfg['n_per_class'],
                        n_test_per_class=cfg['n_test_per_class'], device=device)
 
-def _teacher_settings(cfg, seed): return dict(arch=cfg['teacher'], epochs=cfg['teacher_epochs'], lr=cfg['lr'], seed=seed, data=_data_cfg(cfg))
+_SCHEDULE = ('schedule', 'lr_steps', 'lr_decay', 'mom', 'nesterov', 'wd')   # a preset's schedule and optimizer, where it names them
+
+def _teacher_settings(cfg, seed):
+    return dict(arch=cfg['teacher'], epochs=cfg['teacher_epochs'], lr=cfg['lr'], seed=seed, data=_data_cfg(cfg),
+                **{k:cfg[k] for k in _SCHEDULE if k in cfg})
 
 def _saved_teacher(cfg, out, seed=0):
     "(model, record, None) for the teacher saved in `out` with the preset's settings; else (None, None, why not), or all None if there is none"
@@ -251,8 +321,8 @@ def get_teacher(path, # the CIFAR-10 folder
     if why and verbose: print(f"teacher: {why}", flush=True)
     set_seed(seed)
     dls = _dls(path, cfg, seed, device)
-    learn = teacher_learner(dls, arch=cfg['teacher'], lr=cfg['lr'])
-    log,el = _fit(learn, cfg['teacher_epochs'], cfg['lr'], [], 'teacher', verbose)
+    learn = teacher_learner(dls, arch=cfg['teacher'], **_learner_kwargs(cfg))
+    log,el = _fit(learn, cfg['teacher_epochs'], cfg, [], 'teacher', verbose)
     if log.failed: raise RuntimeError(f"teacher training failed: {log.failed}")
     h = _history(learn, log)   # before `evaluate_test`: `validate` resets the Recorder
     settings = _teacher_settings(cfg, seed)
@@ -276,19 +346,21 @@ def run_student(exp:str, # a name in `EXPERIMENTS`
                 out:Path, # the run's folder: writes `runs/`, `failed/` and `checkpoints/`
                 hparams:dict|None=None, # overrides of the experiment's hyper-parameters
                 device=None, # default CUDA if present
-                verbose=True # print progress
+                verbose=True, # print progress
+                preset:str|None=None, # the preset's name, for its recipe (`RECIPES`); default: the name of `cfg` in `PRESETS`, if it is one
                ) -> dict:
     "Train the student of `exp` with `seed`; write its record (ok or failed) and checkpoint; return the record"
     if exp not in EXPERIMENTS: raise ValueError(f"unknown experiment {exp!r}; expected one of {list(EXPERIMENTS)}")
-    e = EXPERIMENTS[exp]; hp = {**e.hparams, **(hparams or {})}
+    if preset is None: preset = next((n for n,c in PRESETS.items() if c == cfg), None)
+    e = EXPERIMENTS[exp]; hp = {**experiment_hparams(exp, preset), **(hparams or {})}
     out = Path(out); set_seed(seed)
     dls = _dls(path, cfg, seed, device)
-    learn = student_learner(dls, arch=cfg['student'], lr=cfg['lr'])
+    learn = student_learner(dls, arch=cfg['student'], **_learner_kwargs(cfg))
     cbs = e(teacher, learn.model, **hp)
-    log,el = _fit(learn, cfg['epochs'], cfg['lr'], cbs, f'{exp}/seed{seed}', verbose)
+    log,el = _fit(learn, cfg['epochs'], cfg, cbs, f'{exp}/seed{seed}', verbose)
     name = f'{exp}-seed{seed}'
     base = dict(experiment=exp, description=e.description, seed=seed, preset=cfg, hparams=hp,
-                terms={cb.term_name:cb.weight for cb in cbs}, versions=_versions())
+                terms={cb.term_name:cb.weight for cb in cbs if isinstance(cb, DistillCallback)}, versions=_versions())
     if log.failed:
         r = dict(base, status='failed', error=log.failed, epoch=int(learn.epoch))
         if _main(): atomic_write_json(r, out/'failed'/f'{name}.json')
@@ -346,11 +418,17 @@ def _estimate(dls, cfg:dict, todo:list, train_teacher:bool, ref=None) -> tuple:
            + (f"from the reference's records" if rt else "assumed 1.8x"))
     return total,how
 
+def _preset_words(cfg:dict) -> str:
+    "The models and the schedule of preset `cfg`, in words"
+    def ep(k): return f"{k} epoch{'s' if k != 1 else ''}"
+    sched = (f"SGD lr {cfg['lr']:g}, momentum {cfg['mom']:g}{' (Nesterov)' if cfg['nesterov'] else ''}, weight decay {cfg['wd']:g}, "
+             f"x{cfg['lr_decay']:g} at epochs {', '.join(map(str, cfg['lr_steps']))}" if cfg.get('schedule') == 'step' else f"one-cycle, peak lr {cfg['lr']:g}")
+    return (f"teacher {cfg['teacher']} ({ep(cfg['teacher_epochs'])}), student {cfg['student']} ({ep(cfg['epochs'])}), "
+            f"batch {cfg['bs']}, {sched}")
+
 def _print_plan(preset, cfg, dls, out, exps, seeds, todo, train_teacher, ref, why_no_ref, device):
     n = len(dls.train.dataset)
-    def ep(k): return f"{k} epoch{'s' if k != 1 else ''}"
-    print(f"fastkd run: preset {preset}: teacher {cfg['teacher']} ({ep(cfg['teacher_epochs'])}), student {cfg['student']} ({ep(cfg['epochs'])}), "
-          f"batch {cfg['bs']}, {n:,} training images; results in {out}", flush=True)
+    print(f"fastkd run: preset {preset}: {_preset_words(cfg)}; {n:,} training images; results in {out}", flush=True)
     print(f"  teacher: {'to train' if train_teacher else 'reused from ' + str(out/'teacher.pth')}", flush=True)
     print(f"  students: {len(todo)} run(s) to do, {len(exps)*len(seeds)-len(todo)} done already ({len(exps)} experiment(s): {' '.join(exps)}; "
           f"seed(s) {' '.join(map(str, seeds))})", flush=True)
@@ -371,6 +449,11 @@ def _data_path(path=None):
         raise DataDownloadError(f"downloading CIFAR-10 from {URLs.CIFAR} failed ({getattr(e, 'reason', None) or e}); "
                                 f"pass --data or set FASTKD_DATA to a local copy ({CIFAR_LAYOUT})") from None
     return cifar10_path(path)
+
+def _is_done(r:dict|None, cfg:dict, hparams:dict) -> bool:
+    "Whether record `r` is a finished run with preset `cfg` and `hparams` (a run without `ce_weight` has weight 1)"
+    return (r is not None and r.get('status') == 'ok' and same_settings(dict(preset=cfg, hparams=hparams), r)
+            and r.get('hparams', {}).get('ce_weight', 1.) == hparams.get('ce_weight', 1.))
 
 def load_runs(out:Path) -> list:
     "All finished run records under `out/runs`"
@@ -401,10 +484,7 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))); torch.cuda.set_device(device)
     dls = _dls(path, cfg, 0, device)   # reads (and caches) every image: a bad folder or image stops here, before anything is written
     done = {(r['experiment'],r['seed']):r for r in load_runs(out)}
-    def is_done(e, s):
-        r = done.get((e,s))
-        return r is not None and r.get('status') == 'ok' and same_settings(dict(preset=cfg, hparams=EXPERIMENTS[e].hparams), r)
-    todo = [(e,s) for s in seeds for e in exps if not is_done(e, s)]
+    todo = [(e,s) for s in seeds for e in exps if not _is_done(done.get((e,s)), cfg, experiment_hparams(e, preset))]
     if verbose and _main(): _print_plan(preset, cfg, dls, out, exps, seeds, todo, _saved_teacher(cfg, out)[0] is None, ref, why, device)
     del dls
     out.mkdir(parents=True, exist_ok=True)
@@ -417,7 +497,7 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
             if (exp,seed) not in todo:
                 if verbose and _main(): print(f"{exp}-seed{seed}: done already (test acc {done[(exp,seed)]['test_acc']:.4f})", flush=True)
                 continue
-            run_student(exp, seed, teacher, path, cfg, out, device=device, verbose=verbose)
+            run_student(exp, seed, teacher, path, cfg, out, device=device, verbose=verbose, preset=preset)
     order = list(EXPERIMENTS)
     df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref) if _main() else None
     distrib_barrier()
@@ -436,7 +516,7 @@ def _parser() -> argparse.ArgumentParser:
                        description='Train the teacher and the selected experiments into <out>/<preset>, resuming there; write the summary, the figures '
                                    'and, where <reference>/<preset> exists, a reproduction table. Errors a user can fix are one line; --debug shows the traceback.')
     r.add_argument('--preset', choices=list(PRESETS), help='models, schedule and data: smoke (seconds, for tests), cpu (the committed reference), '
-                   'gpu (240 epochs) (default: gpu on CUDA, else cpu)')
+                   'gpu (240 epochs, the references\' recipes) (default: gpu on CUDA, else cpu)')
     r.add_argument('--only', nargs='+', choices=names, metavar='NAME',
                    help=f"run only these experiments or groups (default: all); experiments: {', '.join(EXPERIMENTS)}; groups: {', '.join(gs)}")
     r.add_argument('--skip', nargs='+', choices=names, metavar='NAME', help='leave out these experiments or groups')
@@ -447,13 +527,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--reference', default='results', help="results folder to compare with at the end, where <reference>/<preset> exists "
                    "(default: results, the committed reference); 'none' for no comparison")
     r.add_argument('--debug', action='store_true', help='show the Python traceback of an error (also: FASTKD_DEBUG=1)')
-    sub.add_parser('list', help='list the experiments: groups, descriptions, hyper-parameters and where these come from')
+    l = sub.add_parser('list', help='list the experiments: groups, descriptions, hyper-parameters and where these come from')
+    l.add_argument('--preset', choices=list(PRESETS), help="the hyper-parameters this preset runs, its recipe (RECIPES) included "
+                   "(default: the experiments' defaults, which smoke and cpu run)")
     return p
 
 def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv[1:]`)
     "The `fastkd` command: `fastkd run [options]` runs the suite, `fastkd list` lists its experiments"
     a = _parser().parse_args(argv)
-    if a.command == 'list': print(list_experiments(), end=''); return
+    if a.command == 'list':
+        if a.preset: print(f"preset {a.preset}: {_preset_words(PRESETS[a.preset])}\n")
+        print(list_experiments(a.preset), end=''); return
     debug = a.debug or os.environ.get('FASTKD_DEBUG', '') not in ('', '0')
     try:
         exps = select_experiments(a.only, a.skip)
