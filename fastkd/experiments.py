@@ -175,9 +175,9 @@ add_experiment('shifted', 'cosine, teacher stage N on student stage N-1',
 
 # %% ../nbs/11_experiments.ipynb #df44525a
 _POOLED = ['head.1']   # the pooled penultimate feature of fastkd's CIFAR ResNets (RepDistiller's feat[-1])
-add_experiment('dkd', 'decoupled KD (alpha 1, beta 8, T=4)',
+add_experiment('dkd', 'decoupled KD (T=4)',
                lambda t,s,alpha,beta,T,warmup: [DecoupledKDCB(t, alpha=alpha, beta=beta, T=T, warmup=warmup)],
-               dict(alpha=1., beta=8., T=4., warmup=1), "Zhao et al. 2022; mdistiller's CIFAR config (warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
+               dict(alpha=1., beta=2., T=4., warmup=1), "Zhao et al. 2022; mdistiller's resnet56→resnet20 config (beta 2; warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
 add_experiment('dist', 'DIST: inter- and intra-class correlation (T=4)',
                lambda t,s,beta,gamma,T,dist_weight: [DISTCB(t, beta=beta, gamma=gamma, T=T, weight=dist_weight)],
                dict(beta=1., gamma=1., T=4., dist_weight=1.), 'Huang et al. 2022 (beta = gamma = 1, weight 1); T=4 as the suite\'s KD', ('zoo',))
