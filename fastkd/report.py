@@ -118,9 +118,12 @@ def plot_test_accuracy(out, fname, order=None):
     cols = ['0.4' if e=='teacher' else ('tab:gray' if e=='baseline' else 'tab:blue') for e in df.experiment]
     ax.bar(df.experiment, 100*df.test_acc, yerr=100*df.test_std, color=cols, capsize=4)
     lo = 100*(df.test_acc - df.test_std).min()
-    ax.set_ylim(max(0, lo-3), min(100, 100*df.test_acc.max()+2))
-    for i,v in enumerate(100*df.test_acc): ax.text(i, v+0.2, f'{v:.1f}', ha='center', fontsize=8)
-    ax.set_ylabel('test accuracy (%)'); ax.set_title(f'test accuracy, mean ± std over {df.n_seeds.max()} seed(s)')
+    ax.set_ylim(max(0, lo-3), min(100, 100*(df.test_acc+df.test_std).max()+2.5))
+    one = df.n_seeds.nunique() == 1   # every bar over the same number of seeds
+    for i,(v,s,k) in enumerate(zip(100*df.test_acc, 100*df.test_std, df.n_seeds)):
+        ax.text(i, v+s+0.2, f'{v:.1f}' if one else f'{v:.1f}\nn={k}', ha='center', va='bottom', fontsize=8)
+    ax.set_ylabel('test accuracy (%)')
+    ax.set_title(f'test accuracy, mean ± std over {df.n_seeds.max()} seed(s)' if one else 'test accuracy, mean ± std over the n seeds of each bar')
     plt.setp(ax.get_xticklabels(), rotation=20)
     _save(fig, fname)
 
