@@ -4,7 +4,8 @@
 
 # %% ../nbs/05a_layers.ipynb #40058289
 from __future__ import annotations
-import copy, re
+import copy, random, re
+import numpy as np
 import torch, torch.nn as nn
 from torch import Tensor
 from fastai.learner import Learner
@@ -28,6 +29,21 @@ def _loader_shape(learn):
         shape = getattr(dl, 'x_shape', None)
         if shape is not None: return tuple(shape)
 
+def _peek_shape(learn):
+    "The image shape (C,H,W) of the validation loader's first batch, every random state left as it was; None if not an image batch"
+    dl = getattr(learn.dls, 'valid', None)
+    if dl is None or not hasattr(dl, 'one_batch'): return None
+    rng = getattr(dl, 'rng', None)
+    states = random.getstate(), np.random.get_state(), getattr(rng, 'getstate', lambda: None)()
+    try:
+        with torch.random.fork_rng(devices=[]): b = dl.one_batch()
+    except Exception: return None   # an empty or unusual loader: fall back to the guess
+    finally:
+        random.setstate(states[0]); np.random.set_state(states[1])
+        if rng is not None: dl.rng = rng; rng.setstate(states[2])
+    x = next((t for t in b if isinstance(t, Tensor)), None) if isinstance(b, (tuple,list)) else b
+    return tuple(x.shape[1:]) if isinstance(x, Tensor) and x.dim() == 4 else None
+
 def sample_shape(model, # an `nn.Module` or a fastai `Learner`
                  x=None # a batch, its shape ((C,H,W) or (N,C,H,W)), an image size, or None: guess
                 ) -> tuple:
@@ -37,7 +53,7 @@ def sample_shape(model, # an `nn.Module` or a fastai `Learner`
     m = _root(model)
     conv = next((o for o in m.modules() if isinstance(o, nn.Conv2d)), None)
     c = conv.in_channels if conv is not None else 3
-    if x is None and isinstance(model, Learner): x = _loader_shape(model)
+    if x is None and isinstance(model, Learner): x = _loader_shape(model) or _peek_shape(model)
     if x is None:
         cfg = getattr(m, 'pretrained_cfg', None) or getattr(m, 'default_cfg', None) or {}   # timm's
         x = cfg.get('input_size')
