@@ -22,6 +22,7 @@ from .relations import *
 from .vid import *
 from .crd import *
 from .reviewkd import *
+from .feature_methods import *
 from .combined import *
 
 # %% ../nbs/99_all.ipynb #4243f095

@@ -62,9 +62,10 @@ class SharedHooks:
         self.model,self.what,self.hook_func,self.detach,self.copy_func = model,what,hook_func,detach,copy_func
         self.hooks,self.users,self._f32 = {},{},{}
     def add(self, user, layers=()):
-        "Hook `layers` (those not hooked yet) for `user`"
+        "Hook `layers` (those not hooked yet) for `user`: every name is found before any hook is added"
+        mods = {n:find_module(self.model, n, self.what) for n in layers if n not in self.hooks}
         for n in layers:
-            if n not in self.hooks: self.hooks[n] = Hook(find_module(self.model, n, self.what), self.hook_func, detach=self.detach)
+            if n in mods: self.hooks[n] = Hook(mods.pop(n), self.hook_func, detach=self.detach)
             us = self.users.setdefault(n, [])
             if not any(u is user for u in us): us.append(user)
     def copy_outputs(self, layers=()):
@@ -119,6 +120,7 @@ class TeacherRunner:
         r._add(user, layers, learn)
         return r
     def _add(self, user, layers, learn):
+        self.feats.add(user, layers)   # first: a bad layer name fails before the teacher is touched
         t = self.teacher
         if not self.users:
             self._state = (t.training, [p.requires_grad for p in t.parameters()])
@@ -127,7 +129,6 @@ class TeacherRunner:
             t.eval().requires_grad_(False)
             self._learn = learn
         if user not in self.users: self.users.append(user)
-        self.feats.add(user, layers)
     def release(self, user):
         "Drop `user`; the last one out removes the hooks and restores the teacher"
         if user in self.users: self.users.remove(user)
@@ -309,17 +310,30 @@ class DistillCallback(Callback):
         if not _in_training_fit(self.learn): return   # validate, get_preds, predict, summary: nothing to do
         if sum(c is self for c in self.learn.cbs) > 1:
             raise ValueError(f"this {type(self).__name__} was added to the Learner twice; expected each callback object once")
-        self.s_feats = SharedHooks.acquire(self.learn, self, self.student_layers)
-        self.runner = TeacherRunner.acquire(self.learn, self.teacher, self, self.teacher_layers)
-        self._active,self.history = True,[]
-        self._metric = _TermMetric(self)
-        self.learn.metrics = list(self.learn.metrics) + [self._metric]
-        xs = self._sample_input()
-        if xs is not None: self._prepare(xs)
+        with self._undo_on_error():
+            self.s_feats = SharedHooks.acquire(self.learn, self, self.student_layers)
+            self.runner = TeacherRunner.acquire(self.learn, self.teacher, self, self.teacher_layers)
+            self._active,self.history = True,[]
+            self._metric = _TermMetric(self)
+            self.learn.metrics = list(self.learn.metrics) + [self._metric]
+            xs = self._sample_input()
+            if xs is not None: self._prepare(xs)
+
+    @contextlib.contextmanager
+    def _undo_on_error(self):
+        "A bad layer, shape or argument found before training: every distillation callback of the fit lets go (hooks, teacher state, Recorder columns), then the error propagates"
+        # fastai sends no `after_fit` after an error in `before_fit`/`before_batch`: without this, callbacks attached to
+        # the Learner would keep their hooks and the teacher its eval/frozen state until the next fit
+        try: yield
+        except BaseException:
+            others = [c for c in self.learn.cbs if isinstance(c, DistillCallback)] if self.learn is not None else []
+            for cb in [self, *others]: cb._cleanup()
+            raise
 
     def before_batch(self):
         if not self._active: return
-        if not self._ready: self._prepare(self.xb)   # no sample without drawing from the training loader: the first batch
+        if not self._ready:   # no sample without drawing from the training loader: the first batch
+            with self._undo_on_error(): self._prepare(self.xb)
         if not self._joined: self._join_opt()          # after every `before_fit`: `lr_find`'s saved optimizer state has no extras
 
     def _sample_input(self):

@@ -29,6 +29,11 @@ def _loader_shape(learn):
         shape = getattr(dl, 'x_shape', None)
         if shape is not None: return tuple(shape)
 
+def _first_tensor(o):
+    "`o` if a tensor, else the first tensor in a tuple or list (None if there is none)"
+    if isinstance(o, Tensor): return o
+    if isinstance(o, (tuple,list)): return next((t for t in o if isinstance(t, Tensor)), None)
+
 def _peek_shape(learn):
     "The image shape (C,H,W) of the validation loader's first batch, every random state left as it was; None if not an image batch"
     dl = getattr(learn.dls, 'valid', None)
@@ -41,7 +46,7 @@ def _peek_shape(learn):
     finally:
         random.setstate(states[0]); np.random.set_state(states[1])
         if rng is not None: dl.rng = rng; rng.setstate(states[2])
-    x = next((t for t in b if isinstance(t, Tensor)), None) if isinstance(b, (tuple,list)) else b
+    x = _first_tensor(b)
     return tuple(x.shape[1:]) if isinstance(x, Tensor) and x.dim() == 4 else None
 
 def sample_shape(model, # an `nn.Module` or a fastai `Learner`
@@ -69,10 +74,6 @@ def _meta_copy(m):
     memo = {id(t): nn.Parameter(t.detach().to('meta'), t.requires_grad) if isinstance(t, nn.Parameter) else t.detach().to('meta')
             for t in [*m.parameters(), *m.buffers()]}
     return copy.deepcopy(m, memo).to('meta')
-
-def _first_tensor(o):
-    if isinstance(o, Tensor): return o
-    if isinstance(o, (tuple,list)): return next((t for t in o if isinstance(t, Tensor)), None)
 
 def _run(m, shape, meta):
     "Every module call of a hook-free copy of `m` on a zero batch, in order: `(calls, types)`, a call being (name, input shape, output shape)"

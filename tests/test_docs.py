@@ -20,11 +20,12 @@ SHOWS = {
     '12_report.ipynb': dict(picture=True),                      # the report's figures
     '13_results.ipynb': dict(html=True),                        # the results table
     '15_benchmarks.ipynb': dict(html=True),                     # the ratios
-    '16_logit_methods.ipynb': dict(columns=['dkd','dist'], picture=True),
+    '16_logit_methods.ipynb': dict(columns=['dkd','dist','nkd'], picture=True),
     '17_relations.ipynb': dict(columns=['rkd','pkt','sp','nst','cc'], picture=True),
     '18_vid.ipynb': dict(columns=['vid'], picture=True),
     '19_crd.ipynb': dict(columns=['crd'], picture=True),
     '20_reviewkd.ipynb': dict(columns=['review'], picture=True),
+    '22_feature_methods.ipynb': dict(columns=['ofd','ab','fsp'], picture=True),
 }
 
 def _nbs(): return {p.name:json.loads(p.read_text()) for p in sorted(NBS.glob('*.ipynb'))}

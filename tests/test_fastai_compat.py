@@ -28,6 +28,7 @@ CALLBACKS = {
     'standardized': lambda t: LogitDistillCB(t, T=2., weight=9., standardize=True),
     'dkd':       lambda t: DecoupledKDCB(t, warmup=1),
     'dist':      lambda t: DISTCB(t),
+    'nkd':       lambda t: NKDCB(t),
     'rkd':       lambda t: RelationalKDCB(t, ['head.1'], ['head.1']),
     'pkt':       lambda t: PKTCB(t, ['head.1'], ['head.1']),
     'sp':        lambda t: SimilarityCB(t, ['block2'], ['block2']),
@@ -36,6 +37,9 @@ CALLBACKS = {
     'vid':       lambda t: VIDCB(t, ['block1','block2'], ['block1','block2']),
     'crd':       lambda t: CRDCB(t, 'head.1', 'head.1', nce_k=16),
     'reviewkd':  lambda t: ReviewKDCB(t, ['block1','block2'], ['block1','block2'], warmup=1),
+    'ofd':       lambda t: OFDCB(t, ['block1.1','block2.1'], ['block1.1','block2.1']),
+    'ab':        lambda t: ABCB(t, ['block1.1','block2.1'], ['block1.1','block2.1']),
+    'fsp':       lambda t: FSPCB(t, ['block2.1','block2'], ['block1.1','block1']),   # FSP needs the teacher's channels: 16 each
 }
 ORIGINAL = ['logit', 'cosine', 'fitnet', 'attention']
 FEATURE_ONLY = [n for n,f in CALLBACKS.items() if not f(tiny_pair()[0]).uses_logits]

@@ -24,3 +24,8 @@ def test_public_api():
     import fastkd.all as a
     for n in 'cifar10_path cifar10_dls teacher_learner student_learner resnet8 resnet20 LogitDistillCB FeatureCosineCB RegressorMSECB AttentionTransferCB'.split():
         assert n in a.__all__, n
+    cbs = [o for o in a.__all__ if isinstance(getattr(a, o), type) and issubclass(getattr(a, o), a.DistillCallback) and o != 'DistillCallback']
+    assert len(cbs) >= 18, cbs   # the README's 19 methods: 4 classic, 11 of the zoo (logit standardization is LogitDistillCB's option), NKD, OFD, AB, FSP
+    for n in ('dkd_loss dist_loss nkd_loss standardize_logits rkd_loss pkt_loss sp_loss nst_loss cc_loss vid_loss hcl_loss '
+              'crd_nce_loss ofd_loss ab_loss fsp_loss').split():
+        assert n in a.__all__, n
