@@ -30,8 +30,25 @@ status = (f"{len(zoo)} of the {len(allzoo)} methods so far" if missing else f"al
           + ("each with 3 seeds" if len(full) == len(zoo) else f"{len(full)} of them with 3 seeds so far" if full else "with fewer than 3 seeds each so far"))
 rest = ((f"The methods not run yet ({', '.join(missing)}) and the missing seeds continue" if missing else
          "The missing seeds continue") + " with the same command, which skips what is done. ") if missing or len(full) < len(zoo) else ""
+def gain(e): r = df[df.experiment==e].iloc[0]; return float(r.gain_pts),float(r.gain_std)
+def ranking():
+    "What the table says, in words, once every method has its 3 seeds: ranked by paired gain, against logit KD and KD + AT"
+    if missing or len(full) < len(zoo) or not {'logit','combined'} <= set(df.experiment): return ""
+    rank = sorted(zoo, key=lambda e: -gain(e)[0])
+    (gl,sl),(gc,sc) = gain('logit'),gain('combined')
+    above = [e for e in rank if gain(e)[0] > gl]
+    close = all(gain(e)[0] - gl < max(sl, gain(e)[1]) for e in above)
+    beat_c,hurt = [e for e in rank if gain(e)[0] > gc],[e for e in rank if gain(e)[0] < 0]
+    return ("Ranked by paired gain: " + ', '.join(f"{e} {gain(e)[0]:+.2f}" for e in rank) + ". "
+      + (f"{len(above)} of them gain{'s' if len(above) == 1 else ''} more than plain logit KD ({gl:+.2f} ± {sl:.2f}): {', '.join(above)}"
+         + ((", by less than the larger of the two spreads over seeds: not shown to beat it on this schedule" if len(above) == 1 else
+             ", each by less than the larger of the two spreads over seeds: none shown to beat it on this schedule") if close else "") + "; "
+         if above else f"None gains more than plain logit KD ({gl:+.2f} ± {sl:.2f}); ")
+      + (f"{', '.join(beat_c)} gain{'s' if len(beat_c) == 1 else ''} more than logit KD + attention transfer ({gc:+.2f} ± {sc:.2f}). " if beat_c
+         else f"none gains more than logit KD + attention transfer ({gc:+.2f} ± {sc:.2f}), the suite's best. ")
+      + (f"{', '.join(hurt)} end{'s' if len(hurt) == 1 else ''} below the baseline. " if hurt else ""))
 zoo_par = ("**The method zoo** (`fastkd run --preset cpu --only zoo --seeds 0 1 2 --out results --figures figures`, each method with its reference's hyper-parameters, `fastkd list`), "
-  f"{status}: " + '; '.join(row(e) for e in zoo) + ". "
+  f"{status}: " + '; '.join(row(e) for e in zoo) + ". " + ranking()
   + ("A single run's test accuracy moves by a few tenths of a point for no reason (see Reproducibility): a row with one seed is an indication, not yet a comparison. " if len(full) < len(zoo) else "")
   + rest +
   "Their `s/epoch` was measured while other work shared the machine's two cores (about 2-4× the unloaded time); `benchmarks/bench_zoo_cpu.txt` has each method's cost measured side by side. "
