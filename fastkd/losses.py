@@ -110,6 +110,12 @@ def _check_logits(fn:str, s:Tensor, t:Tensor):
     if s.ndim != 2 or s.shape != t.shape or s.shape[1] < 2:
         raise ValueError(f"{fn} needs student and teacher logits of one shape (N, C) with C >= 2; got {tuple(s.shape)} and {tuple(t.shape)}")
 
+def _class_index(fn:str, target:Tensor, n:int) -> Tensor:
+    "`target` as an (n, 1) long tensor of class indices, or a one-line error naming `fn`"
+    if target.numel() != n or target.is_floating_point() or target.is_complex():
+        raise ValueError(f"{fn} needs one class index per sample: an integer tensor of {n} elements; got {target.dtype} of shape {tuple(target.shape)}")
+    return target.reshape(n, 1).long()
+
 def dkd_loss(s_logits:Tensor, # student logits (N, C)
              t_logits:Tensor, # teacher logits (N, C)
              target:Tensor, # class indices (N,)
@@ -120,9 +126,7 @@ def dkd_loss(s_logits:Tensor, # student logits (N, C)
     "Decoupled KD: `T² · (α·TCKD + β·NCKD)`, each a KL summed over classes, batch mean"
     _check_logits('dkd_loss', s_logits, t_logits)
     n,c = s_logits.shape
-    if target.numel() != n or target.is_floating_point() or target.is_complex():
-        raise ValueError(f"dkd_loss needs one class index per sample: an integer tensor of {n} elements; got {target.dtype} of shape {tuple(target.shape)}")
-    idx = target.reshape(n, 1).long()
+    idx = _class_index('dkd_loss', target, n)
     gt = torch.zeros_like(s_logits, dtype=torch.bool).scatter_(1, idx, True)
     def parts(z):
         "log p(target), log p(not target), log p(class | not target) with 0 at the target"
@@ -166,9 +170,7 @@ def nkd_loss(s_logits:Tensor, # student logits (N, C)
     "Normalized KD: `−p^t_g·log p^s_g − γT²·Σ_{k≠g} q^t_k·log q^s_k`, `q = softmax(z/T)` over the non-target classes; batch mean"
     _check_logits('nkd_loss', s_logits, t_logits)
     n,c = s_logits.shape
-    if target.numel() != n or target.is_floating_point() or target.is_complex():
-        raise ValueError(f"nkd_loss needs one class index per sample: an integer tensor of {n} elements; got {target.dtype} of shape {tuple(target.shape)}")
-    idx = target.reshape(n, 1).long()
+    idx = _class_index('nkd_loss', target, n)
     pt_g = t_logits.softmax(1).gather(1, idx).detach()             # the teacher's target probability, a constant
     loss_t = -(pt_g * s_logits.log_softmax(1).gather(1, idx)).mean()
     rest = torch.ones_like(s_logits, dtype=torch.bool).scatter_(1, idx, False)
