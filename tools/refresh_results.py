@@ -45,7 +45,8 @@ def ranking():
              ", each by less than the larger of the two spreads over seeds: none shown to beat it on this schedule") if close else "") + "; "
          if above else f"None gains more than plain logit KD ({gl:+.2f} ± {sl:.2f}); ")
       + (f"{', '.join(beat_c)} gain{'s' if len(beat_c) == 1 else ''} more than logit KD + attention transfer ({gc:+.2f} ± {sc:.2f}). " if beat_c
-         else f"none gains more than logit KD + attention transfer ({gc:+.2f} ± {sc:.2f}), the suite's best. ")
+         else f"none gains more than logit KD + attention transfer ({gc:+.2f} ± {sc:.2f})"
+              + (", the suite's best. " if gc >= df.gain_pts.max() else ". "))
       + (f"{', '.join(hurt)} end{'s' if len(hurt) == 1 else ''} below the baseline. " if hurt else ""))
 zoo_par = ("**The method zoo** (`fastkd run --preset cpu --only zoo --seeds 0 1 2 --out results --figures figures`, each method with its reference's hyper-parameters, `fastkd list`), "
   f"{status}: " + '; '.join(row(e) for e in zoo) + ". " + ranking()
@@ -81,9 +82,9 @@ def index_nb(cells):
         s = src(c)
         if c['cell_type'] == 'markdown' and '| experiment | what |' in s:
             s = swap_table(s)
-            s = re.sub(r'\n\*\*The method zoo\*\*[^\n]*\n', '\n', s)
+            s = re.sub(r'\n+\*\*The method zoo\*\*[^\n]*\n+', '\n\n', s)   # the old paragraph and its blank lines
             k = s.index('![test accuracy]')
-            s = s[:k] + zoo_par + '\n\n' + s[k:]
+            s = s[:k].rstrip('\n') + '\n\n' + zoo_par + '\n\n' + s[k:]   # one blank line each side, however often it runs
             set_src(c, s)
 edit('nbs/13_results.ipynb', results_nb); edit('nbs/index.ipynb', index_nb)
 subprocess.run([sys.executable, 'tools/make_readme.py'], check=True)
