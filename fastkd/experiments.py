@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_experiments.ipynb #4c09be8a
 from __future__ import annotations
-import os, re, sys, json, time, platform, argparse, contextlib, warnings
+import os, re, sys, csv, json, time, shutil, platform, argparse, contextlib, warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,7 +25,8 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
     from fastkd.cosine import FeatureCosineCB
     from fastkd.fitnet import RegressorMSECB
     from fastkd.attention import AttentionTransferCB
-    from fastkd.logit_methods import DecoupledKDCB, DISTCB
+    from fastkd.logit_methods import DecoupledKDCB, DISTCB, NKDCB
+    from fastkd.feature_methods import OFDCB, ABCB, FSPCB
     from fastkd.relations import RelationalKDCB, PKTCB, SimilarityCB, NSTCB, CorrelationCB
     from fastkd.vid import VIDCB
     from fastkd.crd import CRDCB
@@ -34,9 +35,10 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
     from fastkd.report import write_report, summarize, summary_markdown, same_settings
 
 # %% auto #0
-__all__ = ['PRESETS', 'EXPERIMENTS', 'RECIPES', 'StepSchedule', 'CEWeight', 'Experiment', 'experiment_groups', 'add_experiment',
-           'select_experiments', 'list_experiments', 'experiment_hparams', 'get_teacher', 'run_student',
-           'DataDownloadError', 'load_runs', 'run_suite', 'fastkd_cli']
+__all__ = ['PRESETS', 'EXPERIMENTS', 'RECIPES', 'TUNE_FACTORS', 'TUNING', 'TUNE_SEED', 'StepSchedule', 'CEWeight', 'Experiment',
+           'experiment_groups', 'add_experiment', 'select_experiments', 'list_experiments', 'experiment_hparams',
+           'get_teacher', 'run_student', 'DataDownloadError', 'load_runs', 'run_suite', 'tuning_knobs',
+           'tuning_candidates', 'tuning_table', 'write_tuning_csv', 'tune_suite', 'fastkd_cli']
 
 # %% ../nbs/11_experiments.ipynb #9dad8642
 PRESETS = {
@@ -91,6 +93,7 @@ class Experiment:
     hparams:dict=field(default_factory=dict) # default hyper-parameters, passed to `callbacks` by keyword
     source:str='' # where the hyper-parameters come from (paper, sweep)
     groups:tuple=() # the groups it belongs to, besides `all`
+    kind:str='' # what it transfers, for the figures: logit, feature, relational, contrastive, or logit + feature
     def __call__(self, teacher, student, **hparams) -> list:
         "The callbacks of this experiment for `teacher` and `student`; `hparams` override the defaults; `ce_weight`, which any experiment takes, adds a `CEWeight`"
         bad = sorted(set(hparams) - set(self.hparams) - {'ce_weight'})
@@ -116,6 +119,7 @@ def add_experiment(name:str, # letters, digits, `-`, `_`; not `teacher`, `all` o
                    hparams:dict|None=None, # default hyper-parameters
                    source:str='', # where the hyper-parameters come from
                    groups:tuple=(), # groups it belongs to, for `--only` and `--skip`
+                   kind:str='', # what it transfers: logit, feature, relational, contrastive (the figures group by it)
                   ) -> Experiment:
     "Register an experiment of the suite (a new name goes last, an existing one is replaced in place); return it"
     taken = set(experiment_groups()) | {'teacher'}
@@ -123,7 +127,7 @@ def add_experiment(name:str, # letters, digits, `-`, `_`; not `teacher`, `all` o
         raise ValueError(f"experiment name {name!r}; expected letters, digits, '-' or '_', and not one of {sorted(taken)}")
     clash = [g for g in groups if g in EXPERIMENTS or g == name]
     if clash: raise ValueError(f"group names {clash} are experiment names; expected names of their own")
-    EXPERIMENTS[name] = e = Experiment(name, description, callbacks, dict(hparams or {}), source, tuple(groups))
+    EXPERIMENTS[name] = e = Experiment(name, description, callbacks, dict(hparams or {}), source, tuple(groups), kind)
     return e
 
 def select_experiments(only=None, # experiment or group names (default: all)
@@ -155,59 +159,73 @@ def list_experiments(preset:str|None=None, # a preset's name: the hyper-paramete
 # %% ../nbs/11_experiments.ipynb #acf71a62
 add_experiment('baseline', 'student, cross-entropy only', lambda t,s: [])
 add_experiment('logit', 'logit KD (T=4)', lambda t,s,T,kd_weight: [LogitDistillCB(t, T=T, weight=kd_weight)],
-               dict(T=4., kd_weight=0.9), "Hinton et al. 2015 (T=4); weight: RepDistiller's alpha", ('classic',))
+               dict(T=4., kd_weight=0.9), "Hinton et al. 2015 (T=4); weight: RepDistiller's alpha", ('classic',), kind='logit')
 add_experiment('cosine', 'pooled-feature cosine, stages 1-3',
                lambda t,s,cos_weight: [FeatureCosineCB(t, stage_names(s), stage_names(t), weight=cos_weight)],
-               dict(cos_weight=20.), 'weight: validation sweep (results/cpu/sweep.txt)', ('classic',))
+               dict(cos_weight=20.), 'weight: validation sweep (results/cpu/sweep.txt)', ('classic',), kind='feature')
 add_experiment('fitnet', 'conv regressor + MSE (FitNets), stage 2',
                lambda t,s,fitnet_weight: [RegressorMSECB(t, ['layer2'], ['layer2'], weight=fitnet_weight)],
-               dict(fitnet_weight=10.), 'Romero et al. 2015 (middle stage); weight: validation sweep (RepDistiller: 100)', ('classic',))
+               dict(fitnet_weight=10.), 'Romero et al. 2015 (middle stage); weight: validation sweep (RepDistiller: 100)', ('classic',), kind='feature')
 add_experiment('attention', 'attention transfer, stages 1-3',
                lambda t,s,at_weight: [AttentionTransferCB(t, stage_names(s), stage_names(t), weight=at_weight)],
-               dict(at_weight=100.), 'Zagoruyko & Komodakis 2017; weight: validation sweep (paper: 1000)', ('classic',))
+               dict(at_weight=100.), 'Zagoruyko & Komodakis 2017; weight: validation sweep (paper: 1000)', ('classic',), kind='feature')
 add_experiment('combined', 'logit KD + attention transfer',
                lambda t,s,T,kd_weight,at_weight: [LogitDistillCB(t, T=T, weight=kd_weight),
                                                   AttentionTransferCB(t, stage_names(s), stage_names(t), weight=at_weight)],
-               dict(T=4., kd_weight=0.9, at_weight=100.), 'those of logit and attention', ('classic',))
+               dict(T=4., kd_weight=0.9, at_weight=100.), 'those of logit and attention', ('classic',), kind='logit + feature')
 add_experiment('shifted', 'cosine, teacher stage N on student stage N-1',
                lambda t,s,cos_weight: [FeatureCosineCB(t, *shifted_pairs(t, s, offset=1), weight=cos_weight)],
-               dict(cos_weight=20.), "cosine's weight, not re-tuned", ('classic',))
+               dict(cos_weight=20.), "cosine's weight, not re-tuned", ('classic',), kind='feature')
 
 # %% ../nbs/11_experiments.ipynb #df44525a
 _POOLED = ['head.1']   # the pooled penultimate feature of fastkd's CIFAR ResNets (RepDistiller's feat[-1])
 add_experiment('dkd', 'decoupled KD (T=4)',
                lambda t,s,alpha,beta,T,warmup: [DecoupledKDCB(t, alpha=alpha, beta=beta, T=T, warmup=warmup)],
-               dict(alpha=1., beta=2., T=4., warmup=1), "Zhao et al. 2022; mdistiller's resnet56→resnet20 config (beta 2; warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
+               dict(alpha=1., beta=2., T=4., warmup=1), "Zhao et al. 2022; mdistiller's resnet56→resnet20 config (beta 2; warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',), kind='logit')
 add_experiment('dist', 'DIST: inter- and intra-class correlation (T=4)',
                lambda t,s,beta,gamma,T,dist_weight: [DISTCB(t, beta=beta, gamma=gamma, T=T, weight=dist_weight)],
-               dict(beta=1., gamma=1., T=4., dist_weight=1.), 'Huang et al. 2022 (beta = gamma = 1, weight 1); T=4 as the suite\'s KD', ('zoo',))
+               dict(beta=1., gamma=1., T=4., dist_weight=1.), 'Huang et al. 2022 (beta = gamma = 1, weight 1); T=4 as the suite\'s KD', ('zoo',), kind='logit')
 add_experiment('standardized', 'logit KD on standardized logits (T=2, weight 9)',
                lambda t,s,T,kd_weight: [LogitDistillCB(t, T=T, weight=kd_weight, standardize=True)],
-               dict(T=2., kd_weight=9.), "Sun et al. 2024, the authors' KD setting (base temperature 2, KD weight 9)", ('zoo',))
+               dict(T=2., kd_weight=9.), "Sun et al. 2024, the authors' KD setting (base temperature 2, KD weight 9)", ('zoo',), kind='logit')
 add_experiment('rkd', 'relational KD: distances and angles of pooled features',
                lambda t,s,rkd_weight: [RelationalKDCB(t, _POOLED, _POOLED, weight=rkd_weight)],
-               dict(rkd_weight=1.), 'Park et al. 2019; RepDistiller (w_dist 25, w_angle 50, -b 1)', ('zoo',))
+               dict(rkd_weight=1.), 'Park et al. 2019; RepDistiller (w_dist 25, w_angle 50, -b 1)', ('zoo',), kind='relational')
 add_experiment('pkt', 'PKT: probability distributions of pooled features',
                lambda t,s,pkt_weight: [PKTCB(t, _POOLED, _POOLED, weight=pkt_weight)],
-               dict(pkt_weight=30000.), 'Passalis & Tefas 2018; RepDistiller (-b 30000)', ('zoo',))
+               dict(pkt_weight=30000.), 'Passalis & Tefas 2018; RepDistiller (-b 30000)', ('zoo',), kind='relational')
 add_experiment('sp', 'similarity-preserving KD, last stage',
                lambda t,s,sp_weight: [SimilarityCB(t, stage_names(s)[-1:], stage_names(t)[-1:], weight=sp_weight)],
-               dict(sp_weight=3000.), 'Tung & Mori 2019; RepDistiller (feat[-2], -b 3000)', ('zoo',))
+               dict(sp_weight=3000.), 'Tung & Mori 2019; RepDistiller (feat[-2], -b 3000)', ('zoo',), kind='relational')
 add_experiment('nst', 'neuron selectivity transfer, stages 1-3',
                lambda t,s,nst_weight: [NSTCB(t, stage_names(s), stage_names(t), weight=nst_weight)],
-               dict(nst_weight=50.), 'Huang & Wang 2017; RepDistiller (feat[1:-1], -b 50)', ('zoo',))
+               dict(nst_weight=50.), 'Huang & Wang 2017; RepDistiller (feat[1:-1], -b 50)', ('zoo',), kind='feature')
 add_experiment('cc', 'correlation congruence of embedded pooled features',
                lambda t,s,cc_weight: [CorrelationCB(t, _POOLED, _POOLED, weight=cc_weight)],
-               dict(cc_weight=100.), "Peng et al. 2019; Knowledge-Distillation-Zoo's formula and weight (see 17_relations)", ('zoo',))
+               dict(cc_weight=100.), "Peng et al. 2019; Knowledge-Distillation-Zoo's formula and weight (see 17_relations)", ('zoo',), kind='relational')
 add_experiment('vid', 'variational information distillation, stages 1-3',
                lambda t,s,vid_weight: [VIDCB(t, stage_names(s), stage_names(t), weight=vid_weight)],
-               dict(vid_weight=1.), 'Ahn et al. 2019; RepDistiller (feat[1:-1], -b 1)', ('zoo',))
+               dict(vid_weight=1.), 'Ahn et al. 2019; RepDistiller (feat[1:-1], -b 1)', ('zoo',), kind='feature')
 add_experiment('crd', 'contrastive representation distillation, pooled features',
                lambda t,s,crd_weight,nce_k: [CRDCB(t, _POOLED[0], _POOLED[0], nce_k=nce_k, weight=crd_weight)],
-               dict(crd_weight=0.8, nce_k=4096), 'Tian et al. 2020; RepDistiller (-b 0.8; nce_k 16384, here 4096)', ('zoo',))
+               dict(crd_weight=0.8, nce_k=4096), 'Tian et al. 2020; RepDistiller (-b 0.8; nce_k 16384, here 4096)', ('zoo',), kind='contrastive')
 add_experiment('reviewkd', 'knowledge review, stages 1-3 and the pooled feature',
                lambda t,s,review_weight,warmup: [ReviewKDCB(t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup)],
-               dict(review_weight=1., warmup=1), "Chen et al. 2021; mdistiller's CIFAR config (weight 1, warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',))
+               dict(review_weight=1., warmup=1), "Chen et al. 2021; mdistiller's CIFAR config (weight 1, warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',), kind='feature')
+
+add_experiment('nkd', 'normalized KD (T=3, gamma 3.5)',
+               lambda t,s,T,gamma,nkd_weight: [NKDCB(t, T=T, gamma=gamma, weight=nkd_weight)],
+               dict(T=3., gamma=3.5, nkd_weight=1.), "Yang et al. 2023; the authors' CIFAR-100 config (T 3, gamma 3.5, weight 1)", ('zoo',), kind='logit')
+_PRE_RELU = lambda m: [f'layer{i}.{len(getattr(m, f"layer{i}"))-1}.conv2.1' for i in (1,2,3)]   # each stage's last BatchNorm (before the shortcut's sum and the ReLU)
+add_experiment('ofd', 'overhaul of feature distillation, stages 1-3 (pre-ReLU)',
+               lambda t,s,ofd_weight: [OFDCB(t, _PRE_RELU(s), _PRE_RELU(t), weight=ofd_weight)],
+               dict(ofd_weight=1e-3), "Heo et al. 2019; clovaai/mdistiller (weight 1/1000, the stages' pre-ReLU features; here without the shortcut)", ('zoo',), kind='feature')
+add_experiment('ab', 'activation boundaries, stages 1-3 (pre-ReLU), during the fit',
+               lambda t,s,ab_weight,margin: [ABCB(t, _PRE_RELU(s), _PRE_RELU(t), weight=ab_weight, margin=margin)],
+               dict(ab_weight=3e-3, margin=1.), "Heo et al. 2019; RepDistiller (3/1000, margin 1; its init stage replaced by a term in the fit)", ('zoo',), kind='feature')
+add_experiment('fsp', 'flow of solution procedure, stem and stages 1-3, during the fit',
+               lambda t,s,fsp_weight: [FSPCB(t, ['stem']+stage_names(s), ['stem']+stage_names(t), weight=fsp_weight)],
+               dict(fsp_weight=1.), "Yim et al. 2017; RepDistiller (weight 1, feat[:-1]; its init stage replaced by a term in the fit)", ('zoo',), kind='relational')
 
 # %% ../nbs/11_experiments.ipynb #8f114cb7
 RECIPES = {   # preset -> experiment -> (hyper-parameters replacing the experiment's defaults, where they come from)
@@ -348,6 +366,8 @@ def run_student(exp:str, # a name in `EXPERIMENTS`
                 device=None, # default CUDA if present
                 verbose=True, # print progress
                 preset:str|None=None, # the preset's name, for its recipe (`RECIPES`); default: the name of `cfg` in `PRESETS`, if it is one
+                name:str|None=None, # the record's and checkpoint's file name (default `<exp>-seed<seed>`)
+                test:bool=True, # evaluate the test set; `False` for a tuning candidate (its record's `test_acc` is None)
                ) -> dict:
     "Train the student of `exp` with `seed`; write its record (ok or failed) and checkpoint; return the record"
     if exp not in EXPERIMENTS: raise ValueError(f"unknown experiment {exp!r}; expected one of {list(EXPERIMENTS)}")
@@ -358,7 +378,7 @@ def run_student(exp:str, # a name in `EXPERIMENTS`
     learn = student_learner(dls, arch=cfg['student'], **_learner_kwargs(cfg))
     cbs = e(teacher, learn.model, **hp)
     log,el = _fit(learn, cfg['epochs'], cfg, cbs, f'{exp}/seed{seed}', verbose)
-    name = f'{exp}-seed{seed}'
+    name = name or f'{exp}-seed{seed}'
     base = dict(experiment=exp, description=e.description, seed=seed, preset=cfg, hparams=hp,
                 terms={cb.term_name:cb.weight for cb in cbs if isinstance(cb, DistillCallback)}, versions=_versions())
     if log.failed:
@@ -368,14 +388,14 @@ def run_student(exp:str, # a name in `EXPERIMENTS`
         if verbose and _main(): print(f"{name}: FAILED ({log.failed})", flush=True)
         return r
     h = _history(learn, log)   # before `evaluate_test`: `validate` resets the Recorder
-    r = dict(base, status='ok', valid_acc_last=h['accuracy'][-1], valid_acc_best=max(h['accuracy']), test_acc=evaluate_test(learn),
+    r = dict(base, status='ok', valid_acc_last=h['accuracy'][-1], valid_acc_best=max(h['accuracy']), test_acc=evaluate_test(learn) if test else None,
              train_time=el, time_per_epoch=el/cfg['epochs'], params=n_params(learn.model), history=h)
     if _main():
         save_state(learn.model, out/'checkpoints'/f'{name}.pth', experiment=exp, seed=seed, arch=cfg['student'])
         atomic_write_json(r, out/'runs'/f'{name}.json')
         (out/'failed'/f'{name}.json').unlink(missing_ok=True)
     distrib_barrier()
-    if verbose and _main(): print(f"{name}: test acc {r['test_acc']:.4f}, valid acc {r['valid_acc_last']:.4f} ({el/60:.1f} min)", flush=True)
+    if verbose and _main(): print(f"{name}: " + (f"test acc {r['test_acc']:.4f}, " if test else '') + f"valid acc {r['valid_acc_last']:.4f} ({el/60:.1f} min)", flush=True)
     return r
 
 # %% ../nbs/11_experiments.ipynb #3b40540a
@@ -507,11 +527,158 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
         if ref is not None: print(f"Reproduction of the reference {ref} ({out/'reproduction.md'}):\n\n{(out/'reproduction.md').read_text()}", flush=True)
     return df
 
+# %% ../nbs/11_experiments.ipynb #46ce3985
+TUNE_FACTORS = (1/3, 1., 3.)   # each tuned knob: the preset's value times these
+TUNING = {   # experiment -> the knobs tuned, one at a time (default: its first `*weight` hyper-parameter)
+    'combined': ('at_weight',),        # its KD part is `logit`'s; the attention weight is what it adds
+    'dkd': ('alpha', 'beta'),          # the target and non-target terms' weights (DKD has no other weight)
+    'nkd': ('nkd_weight', 'gamma'),    # the term's weight and its non-target part's
+}
+TUNE_SEED = 0   # every candidate is trained with this seed and judged on the validation split
+# each experiment's cost relative to logit KD (benchmarks/bench_zoo_cpu.txt; nkd/ofd/ab/fsp estimated): the tuning runs the cheapest first
+_COST = dict(logit=1.0, dist=1.01, pkt=1.01, nkd=1.02, dkd=1.03, standardized=1.03, cc=1.06, sp=1.07, cosine=1.08, shifted=1.11,
+             fitnet=1.2, rkd=1.2, combined=1.25, attention=1.28, fsp=1.3, ab=1.4, ofd=1.45, vid=1.49, nst=1.66, crd=1.95, reviewkd=4.53)
+
+def tuning_knobs(name:str) -> tuple:
+    "The hyper-parameters of experiment `name` that the tuning varies (none for the baseline)"
+    if name not in EXPERIMENTS: raise ValueError(f"unknown experiment {name!r}; expected one of {list(EXPERIMENTS)}")
+    return TUNING.get(name, tuple(k for k in EXPERIMENTS[name].hparams if k.endswith('weight'))[:1])
+
+def _fmt(v): return f'{v:g}' if isinstance(v, float) else str(v)
+
+def tuning_candidates(name:str, # a name in `EXPERIMENTS`
+                      preset:str|None=None, # its hyper-parameters: `experiment_hparams(name, preset)`
+                     ) -> list:
+    "The candidates of `name`: (label, hyper-parameters, file stem); the preset's own settings first, then each knob × 1/3 and × 3, the others unchanged"
+    hp = experiment_hparams(name, preset)
+    out = [('reference', dict(hp), f'{name}-reference')]
+    for k in tuning_knobs(name):
+        for f in TUNE_FACTORS:
+            if f == 1: continue
+            v = float(f'{hp[k]*f:.4g}')
+            out.append((f"{k} ×{'1/3' if f < 1 else _fmt(f)}", {**hp, k:v}, f'{name}-{k}-{_fmt(v)}'))
+    return out
+
+def _read(p:Path):
+    try: return json.loads(p.read_text())
+    except (OSError, ValueError): return None
+
+def _candidate_record(out:Path, exp:str, label:str, hp:dict, stem:str, cfg:dict, seed:int=TUNE_SEED) -> tuple:
+    "(record, its path) of a finished candidate: the suite's own run where its settings are the candidate's, else the tuning's; a failed one counts; (None, None) if none"
+    if label == 'reference':
+        r = _read(out/'runs'/f'{exp}-seed{seed}.json')
+        if _is_done(r, cfg, hp): return r,out/'runs'/f'{exp}-seed{seed}.json'
+    for sub in ('runs', 'failed'):
+        p = out/'tuning'/sub/f'{stem}-seed{seed}.json'; r = _read(p)
+        if r is not None and same_settings(dict(preset=cfg, hparams=hp), r) and r.get('status') in ('ok', 'failed'): return r,p
+    return None,None
+
+def _choose(cands:list) -> int|None:
+    "Index of the candidate with the best last-epoch validation accuracy (a tie: the earlier, the reference first); None while one is missing"
+    if any(r is None for r in cands): return None
+    accs = [r['valid_acc_last'] if r.get('status') == 'ok' else -1. for r in cands]
+    return int(np.argmax(accs))
+
+def _final_dir(out:Path, label:str) -> Path:
+    "Where the chosen setting's runs go: the suite's own folder for the reference settings, `tuned/` for others (the reference's records are never replaced)"
+    return out if label == 'reference' else out/'tuned'
+
+def tuning_table(out, # the preset's results folder, e.g. `results/cpu`
+                 preset:str, # the preset's name
+                 experiments=None, # experiment names (default: every experiment but the baseline)
+                ) -> 'pd.DataFrame':
+    "One row per candidate of every experiment: its settings, its validation accuracy, whether it was chosen (`pending` while a candidate is missing)"
+    import pandas as pd
+    out,cfg = Path(out),PRESETS[preset]; rows = []
+    for e in (experiments or [n for n in EXPERIMENTS if n != 'baseline']):
+        cands = tuning_candidates(e, preset)
+        recs = [_candidate_record(out, e, l, hp, stem, cfg) for l,hp,stem in cands]
+        best = _choose([r for r,_ in recs])
+        for i,((label,hp,_),(r,p)) in enumerate(zip(cands, recs)):
+            ok = r is not None and r.get('status') == 'ok'
+            rows.append(dict(experiment=e, candidate=label, settings='; '.join(f'{k}={_fmt(v)}' for k,v in hp.items()), seed=TUNE_SEED,
+                             status='to run' if r is None else 'done' if ok else 'failed: ' + str(r.get('error', '')),
+                             valid_acc=r['valid_acc_last'] if ok else np.nan, valid_acc_best=r['valid_acc_best'] if ok else np.nan,
+                             chosen='pending' if best is None else 'yes' if i == best else 'no',
+                             record='' if p is None else str(p.relative_to(out)), final_runs='' if best != i else str(_final_dir(Path('.'), label)/'runs')))
+    return pd.DataFrame(rows)
+
+def write_tuning_csv(out, preset:str) -> Path:
+    "Write `<out>/tuning.csv` (every experiment's candidates, `tuning_table`), atomically; return its path"
+    from fastkd.core import atomic_path
+    out = Path(out); df = tuning_table(out, preset)
+    with atomic_path(out/'tuning.csv') as t: df.to_csv(t, index=False, float_format='%.4f')
+    return out/'tuning.csv'
+
+def _promote(out:Path, exp:str, rec:dict, src:Path, dest:Path, path, cfg:dict, device, verbose) -> dict:
+    "The chosen candidate's seed-0 run becomes the final run of its setting: its test accuracy evaluated once, from its checkpoint; record and checkpoint copied to `dest`"
+    ck = src.parent.parent/'checkpoints'/f'{src.stem}.pth'
+    dls = _dls(path, cfg, rec['seed'], device)
+    learn = student_learner(dls, arch=cfg['student'], **_learner_kwargs(cfg)); load_state(learn.model, ck)
+    r = dict(rec, test_acc=evaluate_test(learn), tuning_record=str(src.relative_to(out)))
+    name = f"{exp}-seed{rec['seed']}"
+    (dest/'checkpoints').mkdir(parents=True, exist_ok=True); shutil.copyfile(ck, dest/'checkpoints'/f'{name}.pth')
+    atomic_write_json(r, dest/'runs'/f'{name}.json')
+    if verbose: print(f"{name}: chosen candidate {src.stem}; test acc {r['test_acc']:.4f} (evaluated once, from its checkpoint)", flush=True)
+    return r
+
+def tune_suite(preset:str='cpu', # one of `PRESETS`
+               experiments=None, # experiment or group names (default: every experiment); the baseline has nothing to tune
+               seeds=(0,1,2), # the seeds of the chosen setting's final runs
+               out='runs', # results folder: candidates go to `<out>/<preset>/tuning/`, the table to `<out>/<preset>/tuning.csv`
+               path=None, # CIFAR-10 folder (default `$FASTKD_DATA`, else fastai's download)
+               device=None, # default CUDA if present
+               verbose:bool=True, # print the plan and the progress
+               final:bool=True, # after an experiment's candidates, run its chosen setting with `seeds`
+              ) -> 'pd.DataFrame':
+    "Tune every selected experiment on the validation split (seed `TUNE_SEED`), cheapest first, then run each chosen setting with `seeds`; resumable; return the tuning table"
+    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
+    exps = sorted((e for e in select_experiments(experiments) if e != 'baseline' and tuning_knobs(e)), key=lambda e: _COST.get(e, 1.5))
+    if not exps: raise ValueError(f"no experiment to tune (experiments={experiments}); expected some of {[e for e in EXPERIMENTS if e != 'baseline']}")
+    seeds = list(seeds)
+    if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds): raise ValueError(f"seeds={seeds}; expected integers >= 0")
+    cfg = PRESETS[preset]; out = Path(out)/preset
+    path = _data_path(path)
+    _dls(path, cfg, 0, device)   # reads every image first: a bad folder stops here, before anything is written
+    plan = [(e,c) for e in exps for c in tuning_candidates(e, preset)]
+    todo = [(e,c) for e,c in plan if _candidate_record(out, e, c[0], c[1], c[2], cfg)[0] is None]
+    if verbose:
+        print(f"fastkd tune: preset {preset}: {_preset_words(cfg)}; results in {out}", flush=True)
+        print(f"  {len(plan)} candidates of {len(exps)} experiment(s) ({' '.join(exps)}), each on seed {TUNE_SEED}, judged by the last epoch's "
+              f"validation accuracy: {len(todo)} to run, {len(plan)-len(todo)} done (the suite's own runs count where the settings match)", flush=True)
+        if final: print(f"  then each chosen setting with seed(s) {' '.join(map(str, seeds))} (seed {TUNE_SEED}: the candidate's run, its test set evaluated once)", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in out.rglob('.*.tmp'): f.unlink()   # left by a run that was killed while writing
+    teacher,_ = get_teacher(path, cfg, out, device, verbose)
+    write_tuning_csv(out, preset)
+    for e,(label,hp,stem) in todo:
+        run_student(e, TUNE_SEED, teacher, path, cfg, out/'tuning', hparams=hp, device=device, verbose=verbose, preset=preset,
+                    name=f'{stem}-seed{TUNE_SEED}', test=False)
+        write_tuning_csv(out, preset)
+    if final:
+        for e in exps:
+            cands = tuning_candidates(e, preset)
+            recs = [_candidate_record(out, e, l, hp, stem, cfg) for l,hp,stem in cands]
+            i = _choose([r for r,_ in recs])
+            if i is None: continue
+            (label,hp,_),(rec,src) = cands[i],recs[i]
+            dest = _final_dir(out, label)
+            for s in seeds:
+                if _is_done(_read(dest/'runs'/f'{e}-seed{s}.json'), cfg, hp): continue
+                if s == TUNE_SEED and src.parent != dest/'runs': _promote(out, e, rec, src, dest, path, cfg, device, verbose)
+                else: run_student(e, s, teacher, path, cfg, dest, hparams=hp, device=device, verbose=verbose, preset=preset)
+                write_tuning_csv(out, preset)
+    df = tuning_table(out, preset)
+    if verbose:
+        left = df[df.status == 'to run']
+        print(f"fastkd tune: {len(df)-len(left)} of {len(df)} candidates done; tuning table in {out/'tuning.csv'}", flush=True)
+    return df
+
 # %% ../nbs/11_experiments.ipynb #c425d735
 def _parser() -> argparse.ArgumentParser:
     gs = experiment_groups(); names = list(EXPERIMENTS) + [g for g in gs if g not in EXPERIMENTS]
     p = argparse.ArgumentParser(prog='fastkd', description="fastkd's knowledge-distillation experiment suite on CIFAR-10.")
-    sub = p.add_subparsers(dest='command', required=True, metavar='{run,list}')
+    sub = p.add_subparsers(dest='command', required=True, metavar='{run,tune,list}')
     r = sub.add_parser('run', help='train the teacher and the selected experiments, then write the summary, the figures and the reproduction table',
                        description='Train the teacher and the selected experiments into <out>/<preset>, resuming there; write the summary, the figures '
                                    'and, where <reference>/<preset> exists, a reproduction table. Errors a user can fix are one line; --debug shows the traceback.')
@@ -527,13 +694,29 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--reference', default='results', help="results folder to compare with at the end, where <reference>/<preset> exists "
                    "(default: results, the committed reference); 'none' for no comparison")
     r.add_argument('--debug', action='store_true', help='show the Python traceback of an error (also: FASTKD_DEBUG=1)')
+    t = sub.add_parser('tune', help='tune each experiment on the validation split (seed 0, 3 or more candidates), then run the chosen settings',
+                       description="Tune the selected experiments with one protocol: each tuned knob (a loss weight; DKD's and NKD's second knob too) "
+                                   "at the preset's value × 1/3, 1 and 3, one at a time, each candidate trained with seed 0 and judged by its last epoch's "
+                                   "validation accuracy (the test set is not evaluated). Candidates go to <out>/<preset>/tuning/, one row each in "
+                                   "<out>/<preset>/tuning.csv; a candidate with the settings of a finished run of the suite reuses it. Then the chosen "
+                                   "setting runs with --seeds: into <out>/<preset>/runs/ if it is the preset's own, else <out>/<preset>/tuned/runs/. "
+                                   "Cheapest experiments first; rerun the same command to resume.")
+    t.add_argument('--preset', choices=list(PRESETS), help='as for run (default: gpu on CUDA, else cpu)')
+    t.add_argument('--only', nargs='+', choices=names, metavar='NAME', help='tune only these experiments or groups (default: all)')
+    t.add_argument('--skip', nargs='+', choices=names, metavar='NAME', help='leave out these experiments or groups')
+    t.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2], metavar='SEED', help="seeds of each chosen setting's final runs (default: 0 1 2)")
+    t.add_argument('--out', default='runs', help='results folder: <out>/<preset> (default: runs; results: the committed reference, which it adds to)')
+    t.add_argument('--data', help='CIFAR-10 folder (default: $FASTKD_DATA, else downloaded by fastai)')
+    t.add_argument('--no-final', action='store_true', help="only the candidates: do not run the chosen settings' seeds yet")
+    t.add_argument('--plan', action='store_true', help='print the candidates, what is done and what was chosen, and stop (reads no data)')
+    t.add_argument('--debug', action='store_true', help='show the Python traceback of an error (also: FASTKD_DEBUG=1)')
     l = sub.add_parser('list', help='list the experiments: groups, descriptions, hyper-parameters and where these come from')
     l.add_argument('--preset', choices=list(PRESETS), help="the hyper-parameters this preset runs, its recipe (RECIPES) included "
                    "(default: the experiments' defaults, which smoke and cpu run)")
     return p
 
 def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv[1:]`)
-    "The `fastkd` command: `fastkd run [options]` runs the suite, `fastkd list` lists its experiments"
+    "The `fastkd` command: `fastkd run [options]` runs the suite, `fastkd tune [options]` tunes it, `fastkd list` lists its experiments"
     a = _parser().parse_args(argv)
     if a.command == 'list':
         if a.preset: print(f"preset {a.preset}: {_preset_words(PRESETS[a.preset])}\n")
@@ -542,6 +725,12 @@ def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv
     try:
         exps = select_experiments(a.only, a.skip)
         if not exps: raise ValueError(f"--only {' '.join(a.only or ['all'])} --skip {' '.join(a.skip)} leaves no experiment to run")
+        if a.command == 'tune':
+            preset = a.preset or ('gpu' if torch.cuda.is_available() else 'cpu')
+            if a.plan:
+                df = tuning_table(Path(a.out)/preset, preset, [e for e in exps if e != 'baseline' and tuning_knobs(e)])
+                print(df.drop(columns=['seed']).to_string(index=False)); return
+            tune_suite(preset, exps, a.seeds, a.out, a.data, final=not a.no_final); return
         run_suite(a.preset or ('gpu' if torch.cuda.is_available() else 'cpu'), exps, a.seeds, a.out, a.figures, a.data,
                   reference=None if a.reference.lower() == 'none' else a.reference)
     except KeyboardInterrupt:

@@ -139,3 +139,98 @@ def test_python_m_runs_the_command(tmp_path):
     "`python -m fastkd.experiments` (what torchrun launches) is the same command"
     r = subprocess.run([sys.executable, '-m', 'fastkd.experiments', 'list'], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and '| logit |' in r.stdout, r.stderr[-2000:]
+
+# --- fastkd tune: one tuning protocol for every experiment -------------------------------------------------------------
+
+def test_every_distillation_experiment_has_three_candidates_or_more():
+    "The preset's value first, then each tuned knob × 1/3 and × 3, the others unchanged; DKD also varies β, NKD γ"
+    for e in E.EXPERIMENTS:
+        if e == 'baseline': assert E.tuning_knobs(e) == (); continue
+        cands = E.tuning_candidates(e, 'cpu'); ref = E.experiment_hparams(e, 'cpu')
+        assert len(cands) >= 3 and cands[0][0] == 'reference' and cands[0][1] == ref, e
+        for label,hp,stem in cands[1:]:
+            diff = [k for k in hp if hp[k] != ref[k]]
+            assert len(diff) == 1 and diff[0] in E.tuning_knobs(e), (e, hp)
+            assert abs(hp[diff[0]]/ref[diff[0]] - (3 if label.endswith('×3') else 1/3)) < 1e-3, (e, label, hp)
+        assert len({s for *_,s in cands}) == len(cands)   # one file name per candidate
+    assert {k for l,hp,s in E.tuning_candidates('dkd', 'cpu') for k in hp if hp[k] != E.experiment_hparams('dkd', 'cpu')[k]} == {'alpha', 'beta'}
+    assert {'nkd', 'ofd', 'ab', 'fsp'} <= set(E.select_experiments(['zoo']))
+
+def test_tune_plan_reads_no_data_and_writes_nothing(tmp_path):
+    code,out,err = cli('tune', '--preset', 'cpu', '--only', 'logit', 'dkd', '--out', str(tmp_path/'out'), '--plan')
+    assert code == 0, err
+    assert out.count(' logit ') == 3 and out.count(' dkd ') == 5 and out.count('to run') == 3 + 5 and 'pending' in out, out
+    assert not (tmp_path/'out').exists()
+
+def _fake_run_student(calls, valid, test_acc=lambda hp: 0.5, fail=lambda hp: False):
+    "A stand-in for `run_student` that writes a record and a real (untrained) checkpoint in no time; `valid(hp)`, `test_acc(hp)`: its accuracies"
+    import json
+    from fastkd.core import atomic_write_json, save_state
+    from fastkd.models import get_model
+    def run(exp, seed, teacher, path, cfg, out, hparams=None, device=None, verbose=True, preset=None, name=None, test=True):
+        hp = {**E.experiment_hparams(exp, preset), **(hparams or {})}
+        name = name or f'{exp}-seed{seed}'; out = Path(out); calls.append((exp, seed, str(out), name, dict(hp), test))
+        r = dict(experiment=exp, description=E.EXPERIMENTS[exp].description, seed=seed, preset=cfg, hparams=hp, terms={})
+        if fail(hp): atomic_write_json(dict(r, status='failed', error='non-finite training loss', epoch=0), out/'failed'/f'{name}.json'); return r
+        h = dict(accuracy=[valid(hp)], train_loss=[1.], valid_loss=[1.], train_ce=[1.], train_loss_iter=[1.])
+        r = dict(r, status='ok', valid_acc_last=valid(hp), valid_acc_best=valid(hp), test_acc=test_acc(hp) if test else None,
+                 train_time=1., time_per_epoch=1., params=1, history=h)
+        import torch; torch.manual_seed(seed)
+        save_state(get_model(cfg['student'], n_out=10), out/'checkpoints'/f'{name}.pth', experiment=exp, seed=seed, arch=cfg['student'])
+        atomic_write_json(r, out/'runs'/f'{name}.json'); return r
+    return run
+
+def test_tune_chooses_on_validation_reuses_the_reference_and_resumes(tmp_path, monkeypatch):
+    """Tuning `logit` on tiny synthetic data: the reference candidate is the suite's finished run (not retrained), the other two
+    are trained without a test evaluation, the best *validation* accuracy wins (not the best test accuracy), its seed-0 run is
+    promoted (test evaluated once, from its checkpoint) and seed 1 trained into tuned/; a rerun trains nothing"""
+    import json
+    from fastkd.data import make_fake_cifar
+    monkeypatch.setenv('FASTKD_CACHE', str(tmp_path/'cache'))
+    data = make_fake_cifar(tmp_path/'data', n_train=3, n_test=2)
+    monkeypatch.setattr(E, 'get_teacher', lambda *a, **k: (None, {}))
+    calls = []
+    valid = lambda hp: {0.9: 0.50, 0.3: 0.40, 2.7: 0.60}[hp['kd_weight']]
+    monkeypatch.setattr(E, 'run_student', _fake_run_student(calls, valid, test_acc=lambda hp: 1. - valid(hp)))
+    res = tmp_path/'out'/'smoke'
+    E.run_student('logit', 0, None, data, E.PRESETS['smoke'], res, preset='smoke')   # the suite's own run, with its test accuracy
+    committed = (res/'runs'/'logit-seed0.json').read_bytes(); calls.clear()
+    code,out,err = cli('tune', '--preset', 'smoke', '--only', 'logit', '--seeds', '0', '1', '--out', str(tmp_path/'out'), '--data', str(data))
+    assert code == 0, err
+    trained = [(c[3], c[5]) for c in calls]
+    assert trained == [('logit-kd_weight-0.3-seed0', False), ('logit-kd_weight-2.7-seed0', False), ('logit-seed1', True)], trained
+    assert calls[-1][2] == str(res/'tuned') and calls[-1][4]['kd_weight'] == 2.7
+    import pandas as pd
+    t = pd.read_csv(res/'tuning.csv'); t = t[t.experiment == 'logit']
+    assert list(t.candidate) == ['reference', 'kd_weight ×1/3', 'kd_weight ×3'] and list(t.chosen) == ['no', 'no', 'yes']
+    assert list(t.record) == ['runs/logit-seed0.json', 'tuning/runs/logit-kd_weight-0.3-seed0.json', 'tuning/runs/logit-kd_weight-2.7-seed0.json']
+    assert list(t.valid_acc) == [0.5, 0.4, 0.6] and set(t.status) == {'done'}
+    for p in (res/'tuning'/'runs').glob('*.json'): assert json.loads(p.read_text())['test_acc'] is None, p
+    r0 = json.loads((res/'tuned'/'runs'/'logit-seed0.json').read_text())
+    assert r0['hparams']['kd_weight'] == 2.7 and 0 <= r0['test_acc'] <= 1 and r0['tuning_record'] == 'tuning/runs/logit-kd_weight-2.7-seed0.json'
+    assert (res/'tuned'/'checkpoints'/'logit-seed0.pth').exists()
+    assert (res/'runs'/'logit-seed0.json').read_bytes() == committed   # the reference's record is never replaced
+    snap = {p:p.read_bytes() for p in res.rglob('*.json')}; calls.clear()
+    code,_,err = cli('tune', '--preset', 'smoke', '--only', 'logit', '--seeds', '0', '1', '--out', str(tmp_path/'out'), '--data', str(data))
+    assert code == 0 and calls == [], (err, calls)
+    assert {p:p.read_bytes() for p in res.rglob('*.json')} == snap
+
+def test_tune_never_chooses_a_failed_candidate_and_keeps_the_reference_on_a_tie(tmp_path, monkeypatch):
+    from fastkd.data import make_fake_cifar
+    monkeypatch.setenv('FASTKD_CACHE', str(tmp_path/'cache'))
+    data = make_fake_cifar(tmp_path/'data', n_train=3, n_test=2)
+    monkeypatch.setattr(E, 'get_teacher', lambda *a, **k: (None, {}))
+    calls = []
+    monkeypatch.setattr(E, 'run_student', _fake_run_student(calls, lambda hp: 0.5, fail=lambda hp: hp['kd_weight'] == 2.7))
+    code,_,err = cli('tune', '--preset', 'smoke', '--only', 'logit', '--no-final', '--out', str(tmp_path/'out'), '--data', str(data))
+    assert code == 0, err
+    import pandas as pd
+    t = pd.read_csv(tmp_path/'out'/'smoke'/'tuning.csv'); t = t[t.experiment == 'logit']
+    assert list(t.chosen) == ['yes', 'no', 'no'] and t.status.iloc[2].startswith('failed') and list(t.final_runs.fillna('')) == ['runs', '', '']
+    assert [c[3] for c in calls] == ['logit-reference-seed0', 'logit-kd_weight-0.3-seed0', 'logit-kd_weight-2.7-seed0']   # --no-final: no final run
+    calls.clear()
+    code,_,err = cli('tune', '--preset', 'smoke', '--only', 'logit', '--seeds', '0', '--out', str(tmp_path/'out'), '--data', str(data))
+    assert code == 0 and calls == [], (err, calls)   # the failed candidate is not retried; the chosen reference's seed 0 is promoted to runs/
+    import json
+    r = json.loads((tmp_path/'out'/'smoke'/'runs'/'logit-seed0.json').read_text())
+    assert r['tuning_record'] == 'tuning/runs/logit-reference-seed0.json' and r['test_acc'] is not None
