@@ -29,3 +29,20 @@ def test_public_api():
     for n in ('dkd_loss dist_loss nkd_loss standardize_logits rkd_loss pkt_loss sp_loss nst_loss cc_loss vid_loss hcl_loss '
               'crd_nce_loss ofd_loss ab_loss fsp_loss').split():
         assert n in a.__all__, n
+
+def test_readme_is_short_and_its_quick_start_runs():
+    "A README a newcomer reads in minutes, whose quick start is a cell that `nbdev_test` runs (nbs/index.ipynb)"
+    import json, re
+    words = len((ROOT/'README.md').read_text().split())
+    assert words <= 1600, f'README.md has {words} words; expected at most 1,600: move the details into the notebooks'
+    cells = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+    quick = [''.join(c['source']) for c in cells if c['cell_type'] == 'code' and 'fit_one_cycle' in ''.join(c['source'])]
+    assert quick, 'nbs/index.ipynb has no quick-start cell'
+    for src in quick:
+        assert not re.search(r'#\|\s*(eval:\s*false|slow|train|hide)\b', src), f'the quick start must run under nbdev_test and show in the README:\n{src}'
+        assert 'load_learner' in src and '.export(' in src, 'the quick start ends with export -> load_learner -> predict'
+
+def test_license_and_citation():
+    lic = (ROOT/'LICENSE').read_text()
+    assert 'Apache License' in lic and 'Version 2.0, January 2004' in lic, 'LICENSE: expected the Apache-2.0 text (settings.ini: license = apache2)'
+    assert '```bibtex' in (ROOT/'README.md').read_text(), 'README.md: expected a BibTeX block (how to cite)'
