@@ -20,9 +20,10 @@ class AttentionTransferCB(DistillCallback):
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
                  weight:float=1000., # β of the paper
-                 p:float=2 # power of |A| in the attention map
+                 p:float=2, # power of |A| in the attention map
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         check_number('p', p, positive=True)
         self.p,self._warned = p,False
     def setup(self, s_shapes, t_shapes):

@@ -18,9 +18,10 @@ class FeatureCosineCB(DistillCallback):
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
-                 weight:float=1. # weight of the term
+                 weight:float=1., # weight of the term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
     def setup(self, s_shapes, t_shapes):
         for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes):
             try: match_features(torch.empty((2,*a), device='meta'), torch.empty((2,*b), device='meta'))

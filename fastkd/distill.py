@@ -4,9 +4,9 @@
 
 # %% ../nbs/05_distill.ipynb #1e53adbe
 from __future__ import annotations
-import sys, copy, difflib, math, warnings, contextlib
+import sys, copy, difflib, math, numbers, warnings, contextlib
 from typing import Mapping
-import torch, torch.nn as nn, torch.distributed as dist
+import torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import store_attr, patch
 from fastai.callback.core import Callback
@@ -15,14 +15,24 @@ from fastai.learner import Learner
 from fastai.metrics import Metric
 from fastai.torch_core import to_float
 from fastai.optimizer import OptimWrapper
+from pathlib import Path
+from fastcore.xtras import join_path_file
+from fastai.torch_core import rank_distrib
 
 # %% auto #0
-__all__ = ['find_module', 'model_logits', 'SharedHooks', 'TeacherRunner', 'probe', 'probe_shapes', 'check_number',
-           'DistillCallback']
+__all__ = ['find_module', 'model_logits', 'SharedHooks', 'TeacherRunner', 'probe', 'probe_shapes', 'check_number', 'output_kind',
+           'class_rows', 'input_stats', 'teacher_input', 'DistillCallback', 'distill_file']
 
 # %% ../nbs/05_distill.ipynb #f4beeebd
 def _model(m): return m.model if isinstance(m, Learner) else m
-def _unwrap(m): return m.module if hasattr(m, 'module') and isinstance(m.module, nn.Module) else m
+def _unwrap(m):
+    "The module inside DDP/`DataParallel` wrappers and `torch.compile` results: the one whose submodules run and can be hooked"
+    while True:
+        if isinstance(getattr(m, '_orig_mod', None), nn.Module): m = m._orig_mod
+        elif isinstance(m, (nn.parallel.DistributedDataParallel, nn.DataParallel)) or (type(m).__name__ == 'DistributedDataParallel' and isinstance(getattr(m, 'module', None), nn.Module)): m = m.module
+        else: return m
+def _as_tuple(x): return tuple(x) if isinstance(x, (tuple,list)) else (x,)
+def _is_script(m): return isinstance(m, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
 
 def find_module(model:nn.Module, # the model to search
                 name:str, # a name from `model.named_modules()`
@@ -30,6 +40,7 @@ def find_module(model:nn.Module, # the model to search
                ) -> nn.Module:
     "`model`'s submodule `name`, looked up through DDP-style wrappers; an error suggests the model's stages and the closest names"
     m = _unwrap(model)
+    if _is_script(m): raise ValueError(f"{what} is a TorchScript module, whose layers take no forward hooks; expected a Python nn.Module for {what} layer {name!r} (logit methods work with a TorchScript {what})")
     if not isinstance(name, str): raise TypeError(f"{what} layer name {name!r} is a {type(name).__name__}; expected a str from `{what}.named_modules()`")
     try: return m.get_submodule(name)
     except AttributeError: pass
@@ -64,6 +75,8 @@ class SharedHooks:
     def add(self, user, layers=()):
         "Hook `layers` (those not hooked yet) for `user`: every name is found before any hook is added"
         mods = {n:find_module(self.model, n, self.what) for n in layers if n not in self.hooks}
+        script = [n for n,m in mods.items() if _is_script(m)]
+        if script: raise ValueError(f"{self.what} layers {script} are TorchScript modules, which take no forward hooks; expected a Python nn.Module for feature methods (logit methods work with a TorchScript {self.what})")
         for n in layers:
             if n in mods: self.hooks[n] = Hook(mods.pop(n), self.hook_func, detach=self.detach)
             us = self.users.setdefault(n, [])
@@ -110,14 +123,17 @@ class TeacherRunner:
     def __init__(self, teacher:nn.Module):
         self.teacher,self.users,self.n_forward = teacher,[],0
         self.feats = SharedHooks(teacher, 'teacher', _store, detach=True)
-        self.pred,self._state = None,None
+        self.pred,self._state,self.tfm,self.classes = None,None,None,None
     @classmethod
     def acquire(cls, learn:Learner, teacher:nn.Module, user, layers=()) -> 'TeacherRunner':
         "The runner of `teacher` for `learn` (created on first use), with hooks on `layers`"
         runners = learn.__dict__.setdefault('_fastkd_runners', {})
         r = runners.get(id(teacher))
         if r is None: r = runners[id(teacher)] = cls(teacher)
-        r._add(user, layers, learn)
+        try: r._add(user, layers, learn)
+        except BaseException:
+            if not r.users: runners.pop(id(teacher), None)   # a bad layer name: nothing left on `learn`
+            raise
         return r
     def _add(self, user, layers, learn):
         self.feats.add(user, layers)   # first: a bad layer name fails before the teacher is touched
@@ -126,7 +142,8 @@ class TeacherRunner:
             self._state = (t.training, [p.requires_grad for p in t.parameters()])
             p = next(learn.model.parameters(), None)
             if p is not None: t.to(p.device)
-            t.eval().requires_grad_(False)
+            t.eval()
+            for q in t.parameters(): q.requires_grad_(False)   # not `t.requires_grad_`: TorchScript modules lack it
             self._learn = learn
         if user not in self.users: self.users.append(user)
     def release(self, user):
@@ -134,22 +151,36 @@ class TeacherRunner:
         if user in self.users: self.users.remove(user)
         self.feats.remove(user)
         if self.users: return
-        self.pred = None
+        self.pred,self.tfm,self.classes = None,None,None
         if self._state is not None:
             training,rg = self._state
             self.teacher.train(training)
             for p,r in zip(self.teacher.parameters(), rg): p.requires_grad_(r)
             self._state = None
         self._learn.__dict__.get('_fastkd_runners', {}).pop(id(self.teacher), None)
+    def set_tfm(self, tfm, what:str):
+        "Apply `tfm` to the teacher's inputs; every callback sharing this teacher must give the same one (or none)"
+        if tfm is None: return
+        if self.tfm is not None and self.tfm is not tfm:
+            raise ValueError(f"{what} gives the teacher another teacher_tfm than a callback sharing the same teacher; expected one teacher_tfm per teacher")
+        self.tfm = tfm
+    def inputs(self, xb:tuple) -> tuple:
+        "`xb` as the teacher sees it: `tfm` applied, floats cast to the teacher's dtype"
+        xb = _as_tuple(xb)
+        if self.tfm is not None:
+            with torch.no_grad(): xb = _as_tuple(self.tfm(*xb))
+        dt = _param_dtype(self.teacher)
+        if dt is not None and dt.is_floating_point:
+            xb = tuple(x.to(dt) if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != dt else x for x in xb)
+        return xb
     def forward(self, xb:tuple):
-        "Teacher logits and `{layer: feature}` for batch `xb`, computed once until `clear`; inputs cast to the teacher's dtype"
+        "Teacher logits and `{layer: feature}` for batch `xb`, computed once until `clear`; inputs through `tfm` and cast to the teacher's dtype, logits in the student's class order"
         if self.pred is None:
             if self.teacher.training: self.teacher.eval()   # in case something flipped it mid-fit
-            dt = _param_dtype(self.teacher)
-            if dt is not None and dt.is_floating_point:
-                xb = tuple(x.to(dt) if isinstance(x, Tensor) and x.is_floating_point() and x.dtype != dt else x for x in xb)
+            xb = self.inputs(xb)
             with torch.no_grad(): out = self.teacher(*xb)
             self.pred = model_logits(out, 'teacher')
+            if self.classes is not None: self.pred = self.pred.index_select(1, self.classes.to(self.pred.device))
             self.n_forward += 1
         return self.pred,{n:h.stored for n,h in self.feats.hooks.items()}
     def clear(self):
@@ -158,40 +189,70 @@ class TeacherRunner:
         self.feats.clear()
 
 # %% ../nbs/05_distill.ipynb #09498217
-def _meta_copy(model):
+def _meta_copy(model, keep_hooks=False):
     m = copy.deepcopy(_unwrap(model))
-    for mod in m.modules(): mod._forward_hooks.clear(); mod._forward_pre_hooks.clear()
+    if not keep_hooks:
+        for mod in m.modules(): mod._forward_hooks.clear(); mod._forward_pre_hooks.clear()
     return m.to('meta')
 
-def _as_tuple(x): return tuple(x) if isinstance(x, (tuple,list)) else (x,)
+def _run_probe(m, mods, xs, meta):
+    "Run `m` on `xs` (on the meta device, or for real on 2 samples in eval mode), recording `mods`' outputs"
+    was = None
+    if meta: xs = tuple(torch.empty(x.shape, dtype=x.dtype, device='meta') if isinstance(x, Tensor) else x for x in xs)
+    else:
+        was = m.training; m.eval()
+        xs = tuple(x[:2] if isinstance(x, Tensor) else x for x in xs)
+    got = {}
+    hs = [mm.register_forward_hook(lambda _m,i,o,n=n: got.__setitem__(n, (o, o._version) if isinstance(o, Tensor) else (o, None)))
+          for n,mm in mods.items()]
+    try:
+        with torch.no_grad(): out = m(*xs)
+    finally:
+        for h in hs: h.remove()
+        if was is not None: m.train(was)
+    return out,got
+
+def _attempts(model, layers):
+    "Ways to probe `model`, cheapest first: a hook-free copy on the meta device; a copy keeping the model's own hooks (fastai's U-Net needs them); the model itself"
+    def meta(keep):
+        def f():
+            m = _meta_copy(model, keep)
+            return m,{n:m.get_submodule(n) for n in layers},True
+        return f
+    real = lambda: (_unwrap(model),{n:find_module(model, n) for n in layers},False)
+    return [meta(False), meta(True), real]
+
+def _uncalled(model, n):
+    "A one-line hint for layer `n`, never called in a forward pass"
+    kids = [k for k,_ in find_module(model, n).named_children()]
+    hint = f" (e.g. its last child {n + '.' + kids[-1]!r})" if kids else ''
+    return (f"layer {n!r} is never called in a forward pass (timm's gradient checkpointing, for one, runs a stage's blocks without calling the stage); "
+            f"expected a layer the forward calls: hook a block inside it{hint}, or turn checkpointing off (`model.set_grad_checkpointing(False)`)")
 
 def probe(model:nn.Module, # the model
-          xs, # a sample input batch, or a tuple of inputs (only shapes and dtypes are used)
+          xs, # a sample input batch, or a tuple of inputs (only shapes and dtypes are used on the meta device)
           layers=(), # names of the layers whose outputs are wanted
           what:str='model' # how to call the model in errors
          ) -> tuple:
     "`(logits_shape, {layer: output_shape}, overwritten)`: `overwritten` names the layers whose output a later in-place op changes"
-    mods = {n:find_module(model, n, what) for n in layers}
-    xs = _as_tuple(xs)
-    try:
-        m = _meta_copy(model)
-        xm = tuple(torch.empty(x.shape, dtype=x.dtype, device='meta') if isinstance(x, Tensor) else x for x in xs)
-        mods_m = {n:m.get_submodule(n) for n in layers}
-        was = None
-    except Exception:   # a model that cannot be copied to the meta device runs for real, on 2 samples
-        m,mods_m,was = _unwrap(model),mods,_unwrap(model).training
-        xm = tuple(x[:2] if isinstance(x, Tensor) else x for x in xs); m.eval()
-    got = {}
-    hs = [mm.register_forward_hook(lambda _m,i,o,n=n: got.__setitem__(n, (o, o._version) if isinstance(o, Tensor) else (o, None)))
-          for n,mm in mods_m.items()]
-    try:
-        with torch.no_grad(): out = m(*xm)
-    finally:
-        for h in hs: h.remove()
-        if was is not None: m.train(was)
+    for n in layers: find_module(model, n, what)   # a bad name fails first, with its suggestions
+    xs = _cast(_as_tuple(xs), _param_dtype(_unwrap(model)))   # the model's own dtype (a bf16 model gets bf16 inputs)
+    err = None
+    for attempt in _attempts(model, layers):
+        try:
+            m,mods,meta = attempt()
+            out,got = _run_probe(m, mods, xs, meta)
+            logits = model_logits(out, what)
+            break
+        except Exception as e: err = e   # the last one, the model's own run, says what is wrong
+    else:
+        msg = str(err).splitlines()[0] if str(err) else ''
+        raise ValueError(f"{what} fails on a sample batch of shape {[tuple(x.shape) for x in xs if isinstance(x, Tensor)]} ({type(err).__name__}: {msg}); expected a model that runs on the training inputs") from err
+    missing = [n for n in layers if n not in got]
+    if missing: raise ValueError(f"{what} {_uncalled(model, missing[0])}")
     shapes = {n:(tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__) for n,(o,v) in got.items()}
     overwritten = {n for n,(o,v) in got.items() if v is not None and o._version != v}
-    return tuple(model_logits(out, what).shape),shapes,overwritten
+    return tuple(logits.shape),shapes,overwritten
 
 def probe_shapes(model:nn.Module, # the model
                  x, # a sample input batch (only its shape and dtype are used), or a tuple of inputs
@@ -211,15 +272,26 @@ class _TermMetric(Metric):
     @property
     def value(self): return self.cb.epoch_term()
     @property
-    def name(self): return self.cb.term_name
+    def name(self): return self.cb.column
+
+def _real(v):
+    "`v` as a Python number if it is a real scalar (int, float, NumPy scalar, one-element tensor), else None"
+    if isinstance(v, bool) or (hasattr(v, 'dtype') and str(getattr(v, 'dtype', '')) in ('bool','torch.bool')): return None
+    if isinstance(v, Tensor):
+        if v.numel() != 1 or v.is_complex() or v.dtype == torch.bool: return None
+        v = v.item()
+    elif not isinstance(v, numbers.Real): return None
+    return int(v) if isinstance(v, numbers.Integral) else float(v)
 
 def check_number(name:str, # the argument's name, for the error
                  v, # its value
                  positive:bool=False # require `v > 0` (else `v >= 0`)
                 ):
-    "Raise a one-line `ValueError` unless `v` is a finite number `>= 0` (`> 0` if `positive`)"
-    if not isinstance(v, (int,float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0 or (positive and v == 0):
+    "`v` as a Python number; a one-line `ValueError` unless it is a finite real scalar (NumPy and one-element tensors too) `>= 0` (`> 0` if `positive`)"
+    r = _real(v)
+    if r is None or not math.isfinite(r) or r < 0 or (positive and r == 0):
         raise ValueError(f"{name}={v!r}; expected a finite number {'> 0' if positive else '>= 0'}")
+    return r
 
 def _in_training_fit(learn) -> bool:
     "Whether the event being sent comes from `Learner.fit`, not from `validate`/`get_preds`/`predict`/`summary` (fastai's `validation_context` sends `before_fit` too)"
@@ -239,6 +311,87 @@ def _no_autocast(t):
 
 def _per_sample(shape): return tuple(shape[1:]) if isinstance(shape, tuple) else shape
 
+# --- what the student's outputs are: read from the Learner's loss function
+_KINDS = dict(
+    softmax=('CrossEntropyLoss','NLLLoss','LabelSmoothingCrossEntropy','FocalLoss','DiceLoss','cross_entropy','nll_loss'),
+    sigmoid=('BCEWithLogitsLoss','binary_cross_entropy_with_logits'),
+    regression=('MSELoss','L1Loss','SmoothL1Loss','HuberLoss','mse_loss','l1_loss','smooth_l1_loss','huber_loss'),
+    probabilities=('BCELoss','binary_cross_entropy'))
+
+def output_kind(loss_func # a Learner's `loss_func`: a fastai loss, a PyTorch loss module or function
+               ) -> str|None:
+    "What `loss_func` takes as the model's output: 'softmax' (class logits), 'sigmoid' (multi-label logits), 'regression', 'probabilities', or None (unknown)"
+    f = getattr(loss_func, 'func', loss_func)   # fastai's `BaseLoss` wraps a PyTorch loss
+    for o in (f, loss_func):
+        name = o.__name__ if callable(o) and hasattr(o, '__name__') else type(o).__name__
+        for kind,names in _KINDS.items():
+            if name in names or name.removesuffix('Flat') in names: return kind
+    return None
+
+def _loss_name(lf):
+    f = getattr(lf, 'func', None)
+    n = getattr(lf, '__name__', None) or type(lf).__name__
+    return f"{n}({type(f).__name__})" if f is not None and not isinstance(f, type(lf)) and n not in ('partial',) else n
+
+def _ignore_index(loss_func) -> int|None:
+    "The target value the loss skips (`ignore_index` of PyTorch's/fastai's cross-entropy), or None"
+    for o in (loss_func, getattr(loss_func, 'func', None)):
+        v = getattr(o, 'ignore_index', None)
+        if isinstance(v, int): return v
+    return None
+
+def class_rows(z:Tensor # logits (N, C) or dense (N, C, *): the classes in dim 1
+              ) -> Tensor:
+    "(N·positions, C): one row per sample and position, the classes in the last dim; (N, C) logits are returned as they are"
+    return z if z.ndim == 2 else z.movedim(1, -1).reshape(-1, z.shape[1])
+
+# --- the teacher's classes and input, when the teacher is a fastai Learner
+def _vocab(learn_or_dls):
+    "A flat list of class names (`dls.vocab`), or None where there is none or it is nested (text, tabular)"
+    dls = getattr(learn_or_dls, 'dls', learn_or_dls)
+    try: v = getattr(dls, 'vocab', None)
+    except Exception: return None
+    if v is None or isinstance(v, (str, bytes)): return None
+    try: v = list(v)
+    except TypeError: return None
+    if not v or not all(isinstance(o, (str, int, float, bool)) or type(o).__module__ == 'numpy' for o in v): return None
+    return v
+
+def _after_batch_tfms(dls):
+    dl = getattr(dls, 'train', None) or getattr(dls, 'valid', None)
+    if dl is None: return [],[]
+    fs = lambda p: list(getattr(p, 'fs', []) or [])
+    return fs(getattr(dl, 'after_item', None)),fs(getattr(dl, 'after_batch', None))
+
+def input_stats(learn_or_dls) -> dict:
+    "`{'mean','std','size'}` of the batches a Learner's loaders make: their `Normalize` and the size of their resize transform (None where absent)"
+    dls = getattr(learn_or_dls, 'dls', learn_or_dls)
+    items,batch = _after_batch_tfms(dls)
+    norm = next((t for t in batch if type(t).__name__ == 'Normalize' and getattr(t, 'mean', None) is not None), None)
+    sized = next((t for t in items + batch if getattr(t, 'size', None) is not None and ('Resize' in type(t).__name__ or 'Crop' in type(t).__name__)), None)
+    size = getattr(sized, 'size', None)
+    if isinstance(size, int): size = (size, size)
+    if size is not None: size = tuple(int(o) for o in size)
+    flat = lambda t: None if t is None else torch.as_tensor(t).detach().float().flatten().cpu()
+    return dict(mean=flat(getattr(norm, 'mean', None)), std=flat(getattr(norm, 'std', None)), size=size)
+
+def teacher_input(teacher, # the teacher's fastai `Learner` (or its `DataLoaders`)
+                  student # the student's fastai `Learner` (or its `DataLoaders`)
+                 ):
+    "A `teacher_tfm` turning the student's batches into the teacher's own: undo the student's `Normalize`, resize to the teacher's size (bilinear), apply the teacher's `Normalize`"
+    t,s = input_stats(teacher),input_stats(student)
+    def tfm(x, *rest):
+        if not (isinstance(x, Tensor) and x.is_floating_point() and x.ndim == 4): return (x, *rest)
+        view = lambda v: v.to(x).view(1, -1, 1, 1)
+        if s['mean'] is not None: x = x*view(s['std']) + view(s['mean'])
+        if t['size'] is not None and tuple(x.shape[-2:]) != t['size']:
+            x = F.interpolate(x, size=t['size'], mode='bilinear', align_corners=False, antialias=x.shape[-1] > t['size'][-1])
+        if t['mean'] is not None: x = (x - view(t['mean']))/view(t['std'])
+        return (x, *rest)
+    return tfm
+
+def _differs(a, b): return (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not torch.allclose(a, b, atol=1e-4)))
+
 class DistillCallback(Callback):
     "Base class of fastkd's distillation callbacks: a term from the student's and the teacher's outputs, added to the training loss"
     order,run_valid = 5,False   # terms join the loss before GradientAccumulation (6) and MixedPrecision (10) rescale it; training batches only
@@ -246,11 +399,16 @@ class DistillCallback(Callback):
     needs_pairs = False     # True: at least one (student layer, teacher layer) pair is required
     feature_ndim = None     # rank every hooked feature must have (4 for (N,C,H,W)); None: any
     uses_logits = True      # False: a feature-only method, the teacher's head may differ from the student's
+    outputs = None          # the output kinds the method knows ('softmax', 'sigmoid', 'regression'); None: any, the outputs passed as they are
+    needs_target = False    # True: `loss_term` reads class-index targets (`self.target`)
+    min_batch = 1           # batches with fewer rows add no term (relations between samples need 2)
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers=(), # student layer names (`model.named_modules()`), paired in order with...
                  teacher_layers=(), # ...teacher layer names
-                 weight:float=1. # the term's weight in the loss
+                 weight:float=1., # the term's weight in the loss
+                 teacher_tfm=None # applied to the input batch before the teacher sees it (the teacher's own preprocessing); 'auto': `teacher_input` of two Learners
                 ):
+        t_learn = teacher if isinstance(teacher, Learner) else None
         teacher = _model(teacher)
         if not isinstance(teacher, nn.Module): raise TypeError(f"teacher is {type(teacher).__name__}; expected an nn.Module or a fastai Learner")
         if isinstance(student_layers, str) or isinstance(teacher_layers, str):
@@ -260,11 +418,19 @@ class DistillCallback(Callback):
             raise ValueError(f"student_layers has {len(student_layers)} names and teacher_layers {len(teacher_layers)}; expected pairs (the same number)")
         if self.needs_pairs and not student_layers:
             raise ValueError(f"{type(self).__name__} needs at least one (student_layers, teacher_layers) pair")
-        check_number('weight', weight)
-        store_attr('teacher,student_layers,teacher_layers,weight')
+        weight = check_number('weight', weight)
+        if not (teacher_tfm is None or teacher_tfm == 'auto' or callable(teacher_tfm)):
+            raise TypeError(f"teacher_tfm={teacher_tfm!r}; expected None, 'auto' or a callable taking the input batch")
+        if teacher_tfm == 'auto' and t_learn is None:
+            raise ValueError("teacher_tfm='auto' reads the teacher Learner's preprocessing; expected the teacher as a fastai Learner")
+        store_attr('teacher,student_layers,teacher_layers,weight,teacher_tfm')
+        self.teacher_vocab = _vocab(t_learn) if t_learn is not None else None   # the teacher's classes, in its output order
+        self._t_dls = t_learn.dls if t_learn is not None else None   # the teacher's loaders: its preprocessing
+        self._t_stats = input_stats(self._t_dls) if t_learn is not None else None
         self.extras,self.runner,self.s_feats,self._metric,self._xparams = None,None,None,None,[]
-        self._active,self._ready,self._joined,self._snapshot,self._pending = False,False,False,None,None
-        self.history,self._sum,self._n = [],0.,0
+        self._active,self._ready,self._joined,self._snapshot,self._pending,self._pending_opt = False,False,False,None,None,None
+        self.history,self._sum,self._n,self.kind,self.column = [],0.,0,None,self.term_name
+        self.epochs_before,self.n_skipped,self._warned,self._checked = 0,0,set(),False
 
     # --- `learn` as a property: fastai sets it to None when it removes the callback, even after an exception
     @property
@@ -285,7 +451,9 @@ class DistillCallback(Callback):
     # --- what `loss_term` may read besides its arguments (and fastai's `self.epoch`, `self.n_epoch`, `self.pct_train`, `self.iter`)
     @property
     def target(self):
-        "The training batch's targets (`learn.yb[0]`)"
+        "The training batch's targets (`learn.yb[0]`); for dense class logits, one per row of `class_rows`"
+        rows = self.__dict__.get('_rows_target')
+        if rows is not None: return rows
         yb = self.learn.yb if self.learn is not None else None
         return yb[0] if yb else None
     @property
@@ -294,6 +462,13 @@ class DistillCallback(Callback):
         dl = self.learn.dls.train; dl = dl.__dict__.get('dl', dl)   # the loader inside fastai's `DistributedDL`
         ds = getattr(dl, 'dataset', None)
         return len(ds) if ds is not None else dl.n
+    def warmup_factor_for(self, warmup:float) -> float:
+        "The term's factor during a linear warm-up: `warmup >= 1` epochs (counted across this callback's fits: `fine_tune` continues it), or `0 < warmup < 1` a fraction of the current fit (per batch); 0: none"
+        if not warmup: return 1.
+        if warmup < 1:
+            n = max(getattr(self.learn, 'n_iter', 1) or 1, 1)*max(self.n_epoch, 1)
+            return min((self.pct_train + 1/n)/warmup, 1.)
+        return min((self.epochs_before + self.epoch + 1)/warmup, 1.)
 
     # --- the trainable extras, to resume
     def state_dict(self) -> dict:
@@ -303,6 +478,20 @@ class DistillCallback(Callback):
         "Load `state_dict()`'s result: now if the modules exist, else when the next fit builds them"
         if self.extras is None: self._pending = dict(sd)
         else: self.extras.load_state_dict(sd)
+    def checkpoint_state(self) -> dict:
+        "What a resumed fit needs (`Learner.save` stores it beside the model): the extras' weights and buffers, their optimizer state, the warm-up position"
+        return dict(extras=self.state_dict(), opt=self._opt_state(), epochs_before=self.epochs_before)
+    def load_checkpoint_state(self, st:dict, with_opt:bool=True):
+        "Resume from `checkpoint_state()`'s result (what `Learner.load` does)"
+        if st.get('extras'): self.load_state_dict(st['extras'])
+        if with_opt and st.get('opt'): self._pending_opt = st['opt']
+        self.epochs_before = st.get('epochs_before', 0)
+    def _opt_state(self):
+        opt = getattr(self.learn, 'opt', None) if self.learn is not None else None
+        if not self._xparams or opt is None: return None
+        state = opt.opt.state if isinstance(opt, OptimWrapper) else opt.state
+        cp = lambda v: v.detach().cpu().clone() if isinstance(v, Tensor) else copy.deepcopy(v)
+        return [{k:cp(v) for k,v in state.get(p, {}).items()} for p in self._xparams]
 
     # --- fit
     def before_fit(self):
@@ -311,13 +500,64 @@ class DistillCallback(Callback):
         if sum(c is self for c in self.learn.cbs) > 1:
             raise ValueError(f"this {type(self).__name__} was added to the Learner twice; expected each callback object once")
         with self._undo_on_error():
+            self._check_models()
+            self._take_saved_state()
+            self.kind = self._output_kind()
             self.s_feats = SharedHooks.acquire(self.learn, self, self.student_layers)
             self.runner = TeacherRunner.acquire(self.learn, self.teacher, self, self.teacher_layers)
-            self._active,self.history = True,[]
+            self.runner.set_tfm(teacher_input(self._t_dls, self.learn) if self.teacher_tfm == 'auto' else self.teacher_tfm, type(self).__name__)
+            self._active,self.history,self.n_skipped,self._rows_target = True,[],0,None
+            same = [c for c in self.learn.cbs if isinstance(c, DistillCallback) and c.term_name == self.term_name]
+            self.column = self.term_name if len(same) < 2 else f"{self.term_name}_{[id(c) for c in same].index(id(self))+1}"
             self._metric = _TermMetric(self)
             self.learn.metrics = list(self.learn.metrics) + [self._metric]
             xs = self._sample_input()
             if xs is not None: self._prepare(xs)
+
+    def _check_models(self):
+        "The teacher must be another model: freezing it must not freeze the student"
+        s,t = _unwrap(self.learn.model),_unwrap(self.teacher)
+        if s is t: raise ValueError(f"{type(self).__name__}'s teacher is the student model itself; expected a separate teacher (e.g. a trained copy: `copy.deepcopy(model)`)")
+        ids = {id(p) for p in s.parameters()}
+        shared = [n for n,p in t.named_parameters() if id(p) in ids]
+        if shared: raise ValueError(f"{type(self).__name__}'s teacher shares {len(shared)} parameters with the student (e.g. teacher.{shared[0]}), which freezing the teacher would freeze in the student; expected separate models (`copy.deepcopy` the shared part)")
+
+    def _take_saved_state(self):
+        "State that `Learner.load` read before this callback was attached"
+        saved = self.learn.__dict__.get('_fastkd_states')
+        if not saved: return
+        states,with_opt = saved
+        st = states.pop(_state_key(self, self.learn), None)
+        if st is not None: self.load_checkpoint_state(st, with_opt)
+
+    def _output_kind(self):
+        "The learner's output kind, checked against what the method knows; None where it is left to the first batch's targets"
+        kind = getattr(self, 'output', 'auto')
+        if self.outputs is None: return None
+        if kind in (None, 'auto'): kind = output_kind(self.learn.loss_func)
+        name = type(self).__name__
+        if kind == 'probabilities':
+            raise ValueError(f"{name}: learn.loss_func is {_loss_name(self.learn.loss_func)}, which takes probabilities; expected a loss on logits (BCEWithLogitsLossFlat for multi-label, CrossEntropyLossFlat for classes), whose outputs fastkd can soften")
+        if kind is not None and kind not in self.outputs:
+            what = dict(softmax='class logits', sigmoid='multi-label (sigmoid) logits', regression='regression outputs')[kind]
+            raise ValueError(f"{name} has no form for {what} (learn.loss_func is {_loss_name(self.learn.loss_func)}); expected {' or '.join(self.outputs)} outputs" +
+                             ("; LogitDistillCB has a multi-label and a regression form, and the feature methods work on any task" if name != 'LogitDistillCB' else ''))
+        return kind
+
+    def _first_batch(self):
+        "At the first training batch: a loss fastkd does not know takes class logits if the targets are class indices (else it is refused); methods that read the targets need class indices"
+        self._checked = True
+        y = self.learn.yb[0] if self.learn.yb else None
+        is_index = isinstance(y, Tensor) and not y.is_floating_point() and not y.is_complex() and y.dtype != torch.bool
+        if self.kind is None: self._resolve_kind(is_index)
+        if self.needs_target and not is_index:
+            got = f"{y.dtype} of shape {tuple(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(f"{type(self).__name__} reads the target class of each sample; the targets are {got}; expected class indices (an integer tensor), not soft or one-hot labels")
+
+    def _resolve_kind(self, is_index):
+        if is_index: self.kind = 'softmax'; return
+        extra = " (pass output='softmax', 'sigmoid' or 'regression')" if 'regression' in self.outputs else ''
+        raise ValueError(f"{type(self).__name__} cannot tell what the student's outputs are: learn.loss_func is {_loss_name(self.learn.loss_func)}, which fastkd does not know, and the targets are not class indices{extra}; expected a known loss (CrossEntropyLossFlat, BCEWithLogitsLossFlat, MSELossFlat, ...)")
 
     @contextlib.contextmanager
     def _undo_on_error(self):
@@ -334,6 +574,8 @@ class DistillCallback(Callback):
         if not self._active: return
         if not self._ready:   # no sample without drawing from the training loader: the first batch
             with self._undo_on_error(): self._prepare(self.xb)
+        if self.outputs is not None and not self._checked:
+            with self._undo_on_error(): self._first_batch()
         if not self._joined: self._join_opt()          # after every `before_fit`: `lr_find`'s saved optimizer state has no extras
 
     def _sample_input(self):
@@ -351,11 +593,13 @@ class DistillCallback(Callback):
         return None
 
     def _prepare(self, xs):
-        "Check shapes on the meta device, build the extras"
+        "Check shapes (on the meta device where the models allow it), classes and preprocessing; build the extras"
         s_out,s_sh,s_over = probe(self.learn.model, xs, self.student_layers, 'student')
-        t_out,t_sh,t_over = probe(self.teacher, _cast(xs, _param_dtype(self.teacher)), self.teacher_layers, 'teacher')
+        t_out,t_sh,t_over = probe(self.teacher, self.runner.inputs(xs), self.teacher_layers, 'teacher')
         if self.uses_logits and s_out[1:] != t_out[1:]:
             raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes for {type(self).__name__}")
+        if self.uses_logits and len(s_out) > 1: self._match_classes(s_out[1])
+        self._check_input(xs)
         s_sh,t_sh = [s_sh[n] for n in self.student_layers],[t_sh[n] for n in self.teacher_layers]
         self._check_ndim(s_sh, t_sh)
         self.s_feats.copy_outputs(s_over); self.runner.feats.copy_outputs(t_over)
@@ -366,6 +610,36 @@ class DistillCallback(Callback):
         if extras is not None: self._add_extras(extras)
         self._ready = True
 
+    def _warn_once(self, key, msg):
+        if key in self._warned: return
+        self._warned.add(key); warnings.warn(msg, stacklevel=2)
+
+    def _match_classes(self, c):
+        "The teacher Learner's classes in another order than the student's: its outputs are reordered to the student's; other classes: an error"
+        tv,sv = self.teacher_vocab,_vocab(self.learn)
+        if tv is None or sv is None or tv == sv or self.kind == 'regression': return
+        if len(tv) != c or len(sv) != c: return   # the vocabularies do not describe the outputs (e.g. a head of another size): nothing to say
+        if sorted(map(str, tv)) != sorted(map(str, sv)) or len(set(map(str, tv))) != c:
+            only_t,only_s = [o for o in tv if o not in sv][:3],[o for o in sv if o not in tv][:3]
+            raise ValueError(f"the teacher's classes differ from the student's (teacher only: {only_t}, student only: {only_s}); expected the same classes (in any order) for {type(self).__name__}")
+        pos = {str(o):i for i,o in enumerate(tv)}
+        self.runner.classes = torch.tensor([pos[str(o)] for o in sv])
+        self._warn_once('vocab', f"{type(self).__name__}: the teacher's classes are in another order than the student's (teacher {list(tv)[:4]}..., student {list(sv)[:4]}...); fastkd reorders the teacher's outputs to the student's classes")
+
+    def _check_input(self, xs):
+        "Warn once when the teacher Learner was trained on batches normalised or sized otherwise than the student's, and no `teacher_tfm` says how to bridge them"
+        if self._t_stats is None or self.teacher_tfm is not None or self.runner.tfm is not None: return
+        s = input_stats(self.learn)
+        x = xs[0] if xs and isinstance(xs[0], Tensor) else None
+        s_size = tuple(x.shape[-2:]) if x is not None and x.ndim == 4 else None
+        t = self._t_stats
+        why = []
+        if _differs(t['mean'], s['mean']) or _differs(t['std'], s['std']):
+            fmt = lambda v: 'none' if v is None else '[' + ', '.join(f'{o:.3g}' for o in v.tolist()) + ']'
+            why.append(f"Normalize mean {fmt(t['mean'])} (the student's batches: {fmt(s['mean'])})")
+        if t['size'] is not None and s_size is not None and t['size'] != s_size: why.append(f"size {t['size']} (the student's batches: {s_size})")
+        if why: self._warn_once('input', f"{type(self).__name__}: the teacher Learner was trained on batches with {' and '.join(why)}; pass teacher_tfm='auto' (or your own) so the teacher sees its own preprocessing")
+
     def _check_ndim(self, s_shapes, t_shapes):
         if self.feature_ndim is None: return
         for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes):
@@ -375,7 +649,7 @@ class DistillCallback(Callback):
     def _add_extras(self, extras):
         if self._pending is not None: extras.load_state_dict(self._pending); self._pending = None
         p = next(self.learn.model.parameters(), None)
-        if p is not None: extras.to(device=p.device, dtype=p.dtype if p.is_floating_point() else None)
+        if p is not None: extras.to(device=p.device, dtype=torch.float32 if p.is_floating_point() else None)   # fp32: they see the fp32 features
         extras.train()
         from fastai.callback.schedule import LRFinder
         if any(isinstance(c, LRFinder) for c in self.learn.cbs): self._snapshot = copy.deepcopy(extras.state_dict())   # lr_find restores them
@@ -388,10 +662,16 @@ class DistillCallback(Callback):
         if self.extras is None or opt is None: return
         have = {id(q) for q in self.learn.model.parameters()}
         ps = [q for q in self.extras.parameters() if q.requires_grad and id(q) not in have]
-        if isinstance(opt, OptimWrapper): opt.opt.param_groups[-1]['params'].extend(ps)
+        saved,self._pending_opt = self._pending_opt,None
+        saved = saved if saved is not None and len(saved) == len(ps) else [{}]*len(ps)
+        mv = lambda v,q: v.to(q.device) if isinstance(v, Tensor) else v
+        if isinstance(opt, OptimWrapper):
+            opt.opt.param_groups[-1]['params'].extend(ps)
+            for q,st in zip(ps, saved):
+                if st: opt.opt.state[q] = {k:mv(v,q) for k,v in st.items()}
         else:
             opt.param_lists[-1] = opt.param_lists[-1] + ps
-            for q in ps: opt.state[q] = {}   # a state dict loaded by `Learner.load`/`lr_find` has no entry for new parameters
+            for q,st in zip(ps, saved): opt.state[q] = {k:mv(v,q) for k,v in st.items()}   # a state dict loaded by `Learner.load`/`lr_find` has no entry for new parameters
         self._xparams = ps
 
     def _remove_extras(self):
@@ -411,12 +691,31 @@ class DistillCallback(Callback):
         if self.extras is not None: self.extras.train()
     def after_pred(self):
         if self._active: self.t_pred,self.t_feats = self.runner.forward(self.xb)
+    def _rows(self, s, t):
+        "Dense class logits: one row per position, the positions the loss ignores left out"
+        if self.kind != 'softmax' or s.ndim <= 2: return s,t
+        s,t,y = class_rows(s),class_rows(t),None
+        if self.learn.yb and isinstance(self.learn.yb[0], Tensor) and self.learn.yb[0].numel() == len(s):
+            y = self.learn.yb[0].reshape(-1)
+            ii = _ignore_index(self.learn.loss_func)
+            if ii is not None and not y.is_floating_point():
+                keep = y != ii
+                if not bool(keep.all()): s,t,y = s[keep],t[keep],y[keep]
+        self._rows_target = y
+        return s,t
     def after_loss(self):
         if not self._active: return
         with _no_autocast(self.loss_grad):
+            s_pred,t_pred = self._rows(model_logits(self.pred, 'student').float(), self.t_pred.float())
+            if s_pred.ndim and len(s_pred) < self.min_batch:
+                self.n_skipped += 1
+                self._warn_once('small', f"{type(self).__name__}: a training batch of {len(s_pred)} has no relation between samples to distil; such batches add no term (counted in `n_skipped`); `drop_last=True` in the training loader avoids them")
+                self._rows_target = None
+                return
             s_feats = [self.s_feats.float(n) for n in self.student_layers]     # fp32, cast once a batch for all callbacks
             t_feats = [self.runner.feats.float(n) for n in self.teacher_layers]
-            term = self.loss_term(model_logits(self.pred, 'student').float(), self.t_pred.float(), s_feats, t_feats)
+            term = self.loss_term(s_pred, t_pred, s_feats, t_feats)
+            self._rows_target = None
         self.learn.loss_grad = self.loss_grad + self.weight*term
         self.learn.loss = self.loss_grad.detach()
         self._sum,self._n = self._sum + term.detach(),self._n + 1
@@ -434,8 +733,14 @@ class DistillCallback(Callback):
         return float(self._sum/self._n) if self._n else float('nan')
     def after_train(self):
         if self._active: self.history.append(self.epoch_term())
-    def after_cancel_fit(self): self._cleanup()
-    def after_fit(self): self._cleanup()
+    def after_cancel_fit(self):
+        self.learn.__dict__.pop('_fastkd_states', None)
+        self._cleanup()
+    def after_fit(self):
+        from fastai.callback.schedule import LRFinder
+        if self._active and not any(isinstance(c, LRFinder) for c in self.learn.cbs): self.epochs_before += self.epoch + 1   # a later fit continues the warm-up
+        self.learn.__dict__.pop('_fastkd_states', None)   # what `Learner.load` kept for this fit's callbacks
+        self._cleanup()
     def _cleanup(self):
         "Remove hooks, optimizer params and the Recorder column; release the teacher; undo an `lr_find`'s training. Safe to call twice."
         if self.s_feats is not None: self.s_feats.release(self.__dict__.get('_learn'), self); self.s_feats = None
@@ -446,7 +751,12 @@ class DistillCallback(Callback):
         learn = self.__dict__.get('_learn')
         if self._metric is not None and learn is not None:
             learn.metrics = [m for m in learn.metrics if m is not self._metric]
-        self._metric,self._active,self._ready,self._joined = None,False,False,False
+        self._metric,self._active,self._ready,self._joined,self._checked = None,False,False,False,False
+
+def _state_key(cb, learn) -> str:
+    "`cb`'s name in a checkpoint: its class and its place among the Learner's callbacks of that class"
+    same = [c for c in learn.cbs if type(c) is type(cb)]
+    return f"{type(cb).__name__}_{[id(c) for c in same].index(id(cb)) if any(c is cb for c in same) else 0}"
 
 # %% ../nbs/05_distill.ipynb #05e452c1
 _fastai_export = getattr(Learner.export, '__fastai_export__', Learner.export)
@@ -460,3 +770,61 @@ def export(self:Learner, fname='export.pkl', **kwargs):
         with self.removed_cbs(kd): return _fastai_export(self, fname, **kwargs)
     finally: self.__dict__.update(saved)
 Learner.export.__fastai_export__ = _fastai_export
+
+# %% ../nbs/05_distill.ipynb #3de2fd79
+_fastai_save = getattr(Learner.save, '__fastai_save__', Learner.save)
+_fastai_load = getattr(Learner.load, '__fastai_load__', Learner.load)
+
+def distill_file(file) -> Path:
+    "Where `Learner.save(file)` keeps the distillation callbacks' state: beside the model's `.pth`, as `.fastkd.pth`"
+    file = Path(file)
+    return file.with_name(file.name[:-4] + '.fastkd.pth' if file.name.endswith('.pth') else file.name + '.fastkd.pth')
+
+@contextlib.contextmanager
+def _student_opt(learn):
+    "The optimizer as it is without the distillation callbacks' extras: what a plain fastai checkpoint holds"
+    opt = getattr(learn, 'opt', None)
+    ps = [p for cb in learn.cbs if isinstance(cb, DistillCallback) for p in cb._xparams]
+    if opt is None or not ps: yield; return
+    ids = {id(p) for p in ps}
+    if isinstance(opt, OptimWrapper):
+        groups = [g['params'] for g in opt.opt.param_groups]
+        states = {p:opt.opt.state.pop(p) for p in ps if p in opt.opt.state}
+        for g in opt.opt.param_groups: g['params'] = [p for p in g['params'] if id(p) not in ids]
+        try: yield
+        finally:
+            for g,pl in zip(opt.opt.param_groups, groups): g['params'] = pl
+            opt.opt.state.update(states)
+    else:
+        lists = list(opt.param_lists)
+        for i,pl in enumerate(lists): opt.param_lists[i] = type(pl)([p for p in pl if id(p) not in ids])
+        try: yield
+        finally:
+            states = {p:opt.state[p] for p in ps if p in opt.state}
+            for i,pl in enumerate(lists): opt.param_lists[i] = pl
+            for p in ps: opt.state[p] = states.get(p, {})
+
+@patch
+def save(self:Learner, file, **kwargs):
+    "fastai's `Learner.save` (same arguments): the model and the student's optimizer state as fastai writes them, and the distillation callbacks' state (`checkpoint_state`) in `distill_file`"
+    from fastai.callback.schedule import LRFinder
+    kd = [cb for cb in self.cbs if isinstance(cb, DistillCallback)]
+    with _student_opt(self): file = _fastai_save(self, file, **kwargs)
+    if kd and not any(isinstance(c, LRFinder) for c in self.cbs) and file is not None and rank_distrib() == 0:   # `lr_find` restores the extras itself
+        torch.save({_state_key(cb, self):cb.checkpoint_state() for cb in kd}, distill_file(file))
+    return file
+Learner.save.__fastai_save__ = _fastai_save
+
+@patch
+def load(self:Learner, file, device=None, with_opt=True, strict=True, **kwargs):
+    "fastai's `Learner.load` (same arguments), and the distillation callbacks' state where `Learner.save` wrote one: now for the callbacks attached, at their next fit for callbacks passed to `fit`"
+    with _student_opt(self): res = _fastai_load(self, file, device=device, with_opt=with_opt, strict=strict, **kwargs)
+    f = distill_file(join_path_file(file, self.path/self.model_dir, ext='.pth'))
+    if f.exists():
+        states = torch.load(f, map_location='cpu', weights_only=False)
+        for cb in [cb for cb in self.cbs if isinstance(cb, DistillCallback)]:
+            st = states.pop(_state_key(cb, self), None)
+            if st is not None: cb.load_checkpoint_state(st, with_opt)
+        self.__dict__['_fastkd_states'] = (states, with_opt)   # for callbacks that join at the next fit
+    return res
+Learner.load.__fastai_load__ = _fastai_load

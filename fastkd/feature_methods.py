@@ -62,9 +62,10 @@ class OFDCB(DistillCallback):
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layers giving pre-ReLU features (e.g. the BatchNorm before a ReLU), paired in order with...
                  teacher_layers, # ...the teacher's BatchNorm2d layers before a ReLU; shallow to deep (the last pair weighs most)
-                 weight:float=1e-3 # weight of the term (the references' 1/1000)
+                 weight:float=1e-3, # weight of the term (the references' 1/1000)
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         for n in self.teacher_layers:
             m = find_module(self.teacher, n, 'teacher')
             if not isinstance(m, nn.BatchNorm2d):
@@ -106,9 +107,10 @@ class ABCB(DistillCallback):
                  student_layers, # student layers giving pre-ReLU features (the BatchNorm before a ReLU), paired in order with...
                  teacher_layers, # ...teacher layers giving pre-ReLU features; shallow to deep (the last pair weighs most)
                  weight:float=3e-3, # weight of the term (RepDistiller's 3/1000)
-                 margin:float=1. # μ of `ab_loss`
+                 margin:float=1., # μ of `ab_loss`
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         check_number('margin', margin)
         self.margin,self._shapes = margin,None
     def setup(self, s_shapes, t_shapes):
@@ -136,9 +138,10 @@ class FSPCB(DistillCallback):
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # 2 or more student layer names in forward order, paired with...
                  teacher_layers, # ...teacher layer names with the same channel counts
-                 weight:float=1. # weight of the term
+                 weight:float=1., # weight of the term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         if len(self.student_layers) < 2:
             raise ValueError(f"FSPCB needs at least two (student, teacher) layer pairs (it relates consecutive layers); got {len(self.student_layers)}")
     def setup(self, s_shapes, t_shapes):

@@ -28,9 +28,10 @@ class RegressorMSECB(DistillCallback):
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, paired in order with...
                  teacher_layers, # ...teacher layer names
-                 weight:float=1. # weight of the term
+                 weight:float=1., # weight of the term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         self._shapes = None
     @property
     def regressors(self) -> nn.ModuleList:

@@ -4,7 +4,8 @@
 
 # %% ../nbs/06_logit.ipynb #7b612bd6
 from __future__ import annotations
-from .losses import kd_loss, standardize_logits
+import torch.nn.functional as F
+from .losses import kd_loss, binary_kd_loss, standardize_logits
 from .distill import DistillCallback, check_number
 
 # %% auto #0
@@ -12,16 +13,28 @@ __all__ = ['LogitDistillCB']
 
 # %% ../nbs/06_logit.ipynb #df090e66
 class LogitDistillCB(DistillCallback):
-    "Hinton KD: add `weight · T² · KL(softmax(t/T) ‖ softmax(s/T))` to the student's training loss"
+    "Hinton KD: add `weight · T² · KL(softmax(t/T) ‖ softmax(s/T))` to the student's training loss (per label for multi-label, MSE for regression)"
     term_name = 'kd'
+    outputs = ('softmax','sigmoid','regression')
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  T:float=4., # softmax temperature (with `standardize`, the base temperature)
                  weight:float=1., # weight of the KD term
-                 standardize:bool=False # Z-score both logits before the softmax (Sun et al. 2024)
+                 standardize:bool=False, # Z-score both logits before the softmax (Sun et al. 2024)
+                 output:str='auto', # what the outputs are: 'softmax' (class logits, dim 1), 'sigmoid' (multi-label logits), 'regression'; 'auto': from `learn.loss_func`
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        check_number('T', T, positive=True)
-        super().__init__(teacher, weight=weight)
-        self.T,self.standardize = T,standardize
+        T = check_number('T', T, positive=True)
+        if output not in ('auto','softmax','sigmoid','regression'):
+            raise ValueError(f"output={output!r}; expected 'auto', 'softmax', 'sigmoid' or 'regression'")
+        super().__init__(teacher, weight=weight, teacher_tfm=teacher_tfm)
+        self.T,self.standardize,self.output = T,standardize,output
+    def _output_kind(self):
+        kind = super()._output_kind()
+        if self.standardize and kind in ('sigmoid','regression'):
+            raise ValueError(f"LogitDistillCB(standardize=True) Z-scores logits over the classes of a softmax; the outputs here are {kind} ({type(self.learn.loss_func).__name__}); expected standardize=False")
+        return kind
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
+        if self.kind == 'sigmoid': return binary_kd_loss(s_pred, t_pred, self.T)
+        if self.kind == 'regression': return F.mse_loss(s_pred, t_pred)
         if self.standardize: s_pred,t_pred = standardize_logits(s_pred),standardize_logits(t_pred)
         return kd_loss(s_pred, t_pred, self.T)

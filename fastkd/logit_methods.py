@@ -14,23 +14,24 @@ __all__ = ['DecoupledKDCB', 'DISTCB', 'NKDCB']
 # %% ../nbs/16_logit_methods.ipynb #02a6fa8a
 class DecoupledKDCB(DistillCallback):
     "Decoupled KD: add `weight · min((epoch+1)/warmup, 1) · T² · (α·TCKD + β·NCKD)` to the student's training loss"
-    term_name = 'dkd'
+    term_name,outputs,needs_target = 'dkd',('softmax',),True
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  alpha:float=1., # weight of TCKD, the target-vs-rest term
                  beta:float=8., # weight of NCKD, the term among the non-target classes
                  T:float=4., # softmax temperature
-                 warmup:float=20, # epochs over which the term ramps up linearly, as the authors' (0: no ramp)
+                 warmup:float=1/12, # linear ramp of the term: >= 1 epochs (across fits), < 1 a fraction of the fit; the authors' 20 of 240 epochs is 1/12 (0: none)
                  weight:float=1., # weight of the DKD term
-                 standardize:bool=False # Z-score both logits before the softmax (Sun et al. 2024)
+                 standardize:bool=False, # Z-score both logits before the softmax (Sun et al. 2024)
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        for n,v in dict(alpha=alpha, beta=beta, warmup=warmup).items(): check_number(n, v)
-        check_number('T', T, positive=True)
-        super().__init__(teacher, weight=weight)
+        alpha,beta,warmup = [check_number(n, v) for n,v in dict(alpha=alpha, beta=beta, warmup=warmup).items()]
+        T = check_number('T', T, positive=True)
+        super().__init__(teacher, weight=weight, teacher_tfm=teacher_tfm)
         store_attr('alpha,beta,T,warmup,standardize')
     @property
     def warmup_factor(self) -> float:
-        "The authors' `min(epoch/warmup, 1)`, their epochs counted from 1: fastai's `epoch + 1`"
-        return min((self.epoch + 1)/self.warmup, 1.) if self.warmup else 1.
+        "The authors' `min(epoch/warmup, 1)`, their epochs counted from 1 (fastai's `epoch + 1`), or the fraction of the fit done when `warmup < 1`"
+        return self.warmup_factor_for(self.warmup)
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         if self.standardize: s_pred,t_pred = standardize_logits(s_pred),standardize_logits(t_pred)
         return self.warmup_factor * dkd_loss(s_pred, t_pred, self.target, self.alpha, self.beta, self.T)
@@ -38,28 +39,31 @@ class DecoupledKDCB(DistillCallback):
 # %% ../nbs/16_logit_methods.ipynb #c595a84a
 class DISTCB(DistillCallback):
     "DIST: add `weight · T² · (β·(1 − mean row Pearson) + γ·(1 − mean column Pearson))` of `softmax(z/T)` to the student's training loss"
-    term_name = 'dist'
+    term_name,outputs = 'dist',('softmax',)
+    min_batch = 2   # the intra-class relation correlates a class's probabilities across the batch: one sample has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  beta:float=1., # weight of the inter-class relation (each sample's probabilities)
                  gamma:float=1., # weight of the intra-class relation (each class's probabilities across the batch)
                  T:float=1., # softmax temperature
-                 weight:float=1. # weight of the DIST term
+                 weight:float=1., # weight of the DIST term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        check_number('beta', beta); check_number('gamma', gamma); check_number('T', T, positive=True)
-        super().__init__(teacher, weight=weight)
+        beta,gamma,T = check_number('beta', beta),check_number('gamma', gamma),check_number('T', T, positive=True)
+        super().__init__(teacher, weight=weight, teacher_tfm=teacher_tfm)
         store_attr('beta,gamma,T')
     def loss_term(self, s_pred, t_pred, s_feats, t_feats): return dist_loss(s_pred, t_pred, self.beta, self.gamma, self.T)
 
 # %% ../nbs/16_logit_methods.ipynb #2a6b22d6
 class NKDCB(DistillCallback):
     "Normalized KD: add `weight · (−p^t_g·log p^s_g − γT²·Σ_{k≠g} q^t_k·log q^s_k)` (batch mean) to the student's training loss"
-    term_name = 'nkd'
+    term_name,outputs,needs_target = 'nkd',('softmax',),True
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  T:float=1., # temperature of the non-target part (the authors' CIFAR-100 config: 3)
                  gamma:float=1.5, # weight of the non-target part (the authors' CIFAR-100 config: 3.5)
-                 weight:float=1. # weight of the NKD term
+                 weight:float=1., # weight of the NKD term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        check_number('T', T, positive=True); check_number('gamma', gamma)
-        super().__init__(teacher, weight=weight)
+        T,gamma = check_number('T', T, positive=True),check_number('gamma', gamma)
+        super().__init__(teacher, weight=weight, teacher_tfm=teacher_tfm)
         store_attr('T,gamma')
     def loss_term(self, s_pred, t_pred, s_feats, t_feats): return nkd_loss(s_pred, t_pred, self.target, self.T, self.gamma)

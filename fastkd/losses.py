@@ -8,9 +8,9 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['kd_loss', 'match_features', 'cosine_loss', 'fitnet_loss', 'attention_map', 'at_loss', 'standardize_logits',
-           'dkd_loss', 'dist_loss', 'nkd_loss', 'vid_loss', 'hcl_loss', 'crd_nce_loss', 'rkd_loss', 'pkt_loss',
-           'sp_loss', 'nst_loss', 'cc_loss', 'ofd_loss', 'ab_loss', 'fsp_matrix', 'fsp_loss']
+__all__ = ['kd_loss', 'binary_kd_loss', 'match_features', 'cosine_loss', 'fitnet_loss', 'attention_map', 'at_loss',
+           'standardize_logits', 'dkd_loss', 'dist_loss', 'nkd_loss', 'vid_loss', 'hcl_loss', 'crd_nce_loss',
+           'rkd_loss', 'pkt_loss', 'sp_loss', 'nst_loss', 'cc_loss', 'ofd_loss', 'ab_loss', 'fsp_matrix', 'fsp_loss']
 
 # %% ../nbs/04_losses.ipynb #b775ba24
 def kd_loss(s_logits:Tensor, # student logits (N, C)
@@ -20,6 +20,19 @@ def kd_loss(s_logits:Tensor, # student logits (N, C)
     "Hinton KD: `T² · KL(softmax(t/T) ‖ softmax(s/T))`, batch mean"
     return F.kl_div(F.log_softmax(s_logits/T, dim=1), F.log_softmax(t_logits/T, dim=1),
                     reduction='batchmean', log_target=True) * T*T
+
+# %% ../nbs/04_losses.ipynb #e7290bb9
+def binary_kd_loss(s_logits:Tensor, # student logits (N, L, ...): one independent (sigmoid) output per label
+                   t_logits:Tensor, # teacher logits, the same shape
+                   T:float=4. # temperature of the sigmoids
+                  ) -> Tensor:
+    "Multi-label KD: `T² ·` the binary KL between `sigmoid(t/T)` and `sigmoid(s/T)` of each label, mean over labels and samples (as `BCEWithLogitsLossFlat` averages)"
+    if s_logits.shape != t_logits.shape:
+        raise ValueError(f"binary_kd_loss needs student and teacher logits of one shape; got {tuple(s_logits.shape)} and {tuple(t_logits.shape)}")
+    s,t = s_logits/T,t_logits/T
+    pt = torch.sigmoid(t)
+    kl = pt*(F.logsigmoid(t) - F.logsigmoid(s)) + (1 - pt)*(F.logsigmoid(-t) - F.logsigmoid(-s))
+    return kl.mean() * T*T
 
 # %% ../nbs/04_losses.ipynb #71da128a
 def _pool_hw(f:Tensor, hw:tuple) -> Tensor:

@@ -23,14 +23,16 @@ def _check_flat(cb, s_shapes:list, t_shapes:list):
 class RelationalKDCB(DistillCallback):
     "Relational KD: add `weight · Σ_pairs rkd_loss(student feature, teacher feature)` (distances and angles between the batch's samples) to the training loss"
     term_name,needs_pairs,uses_logits = 'rkd',True,False
+    min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (the references: `['head.1']`, the pooled feature), paired in order with...
                  teacher_layers, # ...teacher layer names; per-sample sizes may differ
                  weight:float=1., # weight of the term
                  w_dist:float=25., # weight of the distance part inside the term
-                 w_angle:float=50. # weight of the angle part inside the term
+                 w_angle:float=50., # weight of the angle part inside the term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         check_number('w_dist', w_dist); check_number('w_angle', w_angle)
         store_attr('w_dist,w_angle')
     def setup(self, s_shapes, t_shapes): _check_flat(self, s_shapes, t_shapes)
@@ -41,12 +43,14 @@ class RelationalKDCB(DistillCallback):
 class PKTCB(DistillCallback):
     "Probabilistic knowledge transfer: add `weight · Σ_pairs pkt_loss(student feature, teacher feature)` (KL between cosine-kernel probabilities over the batch)"
     term_name,needs_pairs,uses_logits = 'pkt',True,False
+    min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (the references: `['head.1']`, the pooled feature), paired in order with...
                  teacher_layers, # ...teacher layer names; per-sample sizes may differ
-                 weight:float=30000. # weight of the term (the term is a mean over N² pairs: small)
+                 weight:float=30000., # weight of the term (the term is a mean over N² pairs: small)
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
     def setup(self, s_shapes, t_shapes): _check_flat(self, s_shapes, t_shapes)
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return sum(pkt_loss(s, t) for s,t in zip(s_feats, t_feats))
@@ -55,12 +59,14 @@ class PKTCB(DistillCallback):
 class SimilarityCB(DistillCallback):
     "Similarity-preserving KD: add `weight · Σ_pairs sp_loss(student feature, teacher feature)` (normalised N×N similarity matrices)"
     term_name,needs_pairs,uses_logits = 'sp',True,False
+    min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (RepDistiller: `['layer3']`, the last stage), paired in order with...
                  teacher_layers, # ...teacher layer names; per-sample shapes may differ
-                 weight:float=3000. # weight of the term
+                 weight:float=3000., # weight of the term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
     def setup(self, s_shapes, t_shapes): _check_flat(self, s_shapes, t_shapes)
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return sum(sp_loss(s, t) for s,t in zip(s_feats, t_feats))
@@ -72,9 +78,10 @@ class NSTCB(DistillCallback):
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names giving (N,C,H,W) maps (RepDistiller: the stages), paired in order with...
                  teacher_layers, # ...teacher layer names; channels and spatial sizes may differ
-                 weight:float=50. # weight of the term
+                 weight:float=50., # weight of the term
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return sum(nst_loss(s, t) for s,t in zip(s_feats, t_feats))
 
@@ -82,15 +89,17 @@ class NSTCB(DistillCallback):
 class CorrelationCB(DistillCallback):
     "Correlation congruence: add `weight · Σ_pairs cc_loss(student head(feature), teacher head(feature))`; the linear heads train with the student"
     term_name,needs_pairs,uses_logits = 'cc',True,False
+    min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (the references: `['head.1']`, the pooled feature), paired in order with...
                  teacher_layers, # ...teacher layer names; per-sample sizes may differ
                  weight:float=100., # weight of the term
                  gamma:float=0.4, # width of the Gaussian kernel `exp(−gamma·|x̂−ŷ|²)`
                  p_order:int=2, # order of the kernel's Taylor expansion
-                 embed_dim:int|None=128 # output size of the linear embedding heads; None: no heads, compare the features
+                 embed_dim:int|None=128, # output size of the linear embedding heads; None: no heads, compare the features
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         check_number('gamma', gamma)
         if not isinstance(p_order, int) or isinstance(p_order, bool) or p_order < 0:
             raise ValueError(f"p_order={p_order!r}; expected an integer >= 0")
