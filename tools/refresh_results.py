@@ -54,12 +54,24 @@ def results_nb(cells):
     else:
         i = next(i for i,c in enumerate(cells) if src(c).startswith('## The experiments, and what they showed'))
         cells.insert(i+1, dict(cell_type='markdown', id='a11c0e5a', metadata={}, source=notes_par.splitlines(keepends=True)))
+README_COLS = ('experiment', 'what', 'seeds', 'test acc', 'gain')   # the README's columns; 13_results shows every column
+def readme_table(md):
+    "The summary table with only the README's columns (a header starting with one of `README_COLS`), in its order"
+    rows = [[x.strip() for x in l.strip().strip('|').split('|')] for l in md.strip().split('\n')]
+    keep = [i for i,h in enumerate(rows[0]) if h.startswith(README_COLS)]
+    return '\n'.join('| ' + ' | '.join(r[i] for i in keep) + ' |' for r in rows).replace('| --- |', '|---|').replace(' --- |', '---|')
 def index_nb(cells):
+    "The README's results table (short: the columns of `README_COLS`); the zoo paragraph lives in 13_results only"
     for c in cells:
         s = src(c)
         if c['cell_type'] == 'markdown' and '| experiment | what |' in s:
-            s = swap_table(s)
-            s = re.sub(r'\n+\*\*The method zoo\*\*[^\n]*\n+', '\n\n', s)   # the zoo paragraph lives in 13_results only: the README stays short
+            lines,out,i = s.split('\n'),[],0
+            while i < len(lines):
+                if lines[i].startswith('| experiment | what |'):
+                    while i < len(lines) and lines[i].startswith('|'): i += 1
+                    out.extend(readme_table(table).split('\n')); continue
+                out.append(lines[i]); i += 1
+            s = re.sub(r'\n+\*\*The method zoo\*\*[^\n]*\n+', '\n\n', '\n'.join(out))
             set_src(c, s)
 edit('nbs/13_results.ipynb', results_nb); edit('nbs/index.ipynb', index_nb)
 subprocess.run([sys.executable, 'tools/make_readme.py'], check=True)
