@@ -26,6 +26,8 @@ SHOWS = {
     '19_crd.ipynb': dict(columns=['crd'], picture=True),
     '20_reviewkd.ipynb': dict(columns=['review'], picture=True),
     '22_feature_methods.ipynb': dict(columns=['ofd','ab','fsp'], picture=True),
+    '24_guide.ipynb': dict(html=True),                          # each method's gain and cost
+    'index.ipynb': dict(columns=['kd','at']),                   # the quick start's progress table
 }
 
 def _nbs(): return {p.name:json.loads(p.read_text()) for p in sorted(NBS.glob('*.ipynb'))}
