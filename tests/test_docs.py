@@ -26,6 +26,7 @@ SHOWS = {
     '19_crd.ipynb': dict(columns=['crd'], picture=True),
     '20_reviewkd.ipynb': dict(columns=['review'], picture=True),
     '22_feature_methods.ipynb': dict(columns=['ofd','ab','fsp'], picture=True),
+    '23_beyond_classification.ipynb': dict(columns=['kd','fitnet'], picture=True),   # segmentation, multi-label, regression
     '24_guide.ipynb': dict(html=True),                          # each method's gain and cost
     'index.ipynb': dict(columns=['kd','at']),                   # the quick start's progress table
 }
