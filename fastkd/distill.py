@@ -123,7 +123,7 @@ class TeacherRunner:
     def __init__(self, teacher:nn.Module):
         self.teacher,self.users,self.n_forward = teacher,[],0
         self.feats = SharedHooks(teacher, 'teacher', _store, detach=True)
-        self.pred,self._state,self.tfm,self.classes = None,None,None,None
+        self.pred,self._state,self.tfm,self.classes,self.size = None,None,None,None,None
     @classmethod
     def acquire(cls, learn:Learner, teacher:nn.Module, user, layers=()) -> 'TeacherRunner':
         "The runner of `teacher` for `learn` (created on first use), with hooks on `layers`"
@@ -151,7 +151,7 @@ class TeacherRunner:
         if user in self.users: self.users.remove(user)
         self.feats.remove(user)
         if self.users: return
-        self.pred,self.tfm,self.classes = None,None,None
+        self.pred,self.tfm,self.classes,self.size = None,None,None,None
         if self._state is not None:
             training,rg = self._state
             self.teacher.train(training)
@@ -181,6 +181,8 @@ class TeacherRunner:
             with torch.no_grad(): out = self.teacher(*xb)
             self.pred = model_logits(out, 'teacher')
             if self.classes is not None: self.pred = self.pred.index_select(1, self.classes.to(self.pred.device))
+            if self.size is not None and tuple(self.pred.shape[2:]) != tuple(self.size):
+                self.pred = F.interpolate(self.pred, size=tuple(self.size), mode='bilinear' if self.pred.ndim == 4 else 'linear', align_corners=False)
             self.n_forward += 1
         return self.pred,{n:h.stored for n,h in self.feats.hooks.items()}
     def clear(self):
@@ -242,12 +244,12 @@ def probe(model:nn.Module, # the model
         try:
             m,mods,meta = attempt()
             out,got = _run_probe(m, mods, xs, meta)
-            logits = model_logits(out, what)
             break
         except Exception as e: err = e   # the last one, the model's own run, says what is wrong
     else:
         msg = str(err).splitlines()[0] if str(err) else ''
         raise ValueError(f"{what} fails on a sample batch of shape {[tuple(x.shape) for x in xs if isinstance(x, Tensor)]} ({type(err).__name__}: {msg}); expected a model that runs on the training inputs") from err
+    logits = model_logits(out, what)
     missing = [n for n in layers if n not in got]
     if missing: raise ValueError(f"{what} {_uncalled(model, missing[0])}")
     shapes = {n:(tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__) for n,(o,v) in got.items()}
@@ -596,8 +598,11 @@ class DistillCallback(Callback):
         "Check shapes (on the meta device where the models allow it), classes and preprocessing; build the extras"
         s_out,s_sh,s_over = probe(self.learn.model, xs, self.student_layers, 'student')
         t_out,t_sh,t_over = probe(self.teacher, self.runner.inputs(xs), self.teacher_layers, 'teacher')
-        if self.uses_logits and s_out[1:] != t_out[1:]:
-            raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes for {type(self).__name__}")
+        if self.uses_logits and len(s_out) in (3,4) and len(t_out) == len(s_out) and s_out[1] == t_out[1] and s_out[2:] != t_out[2:]:
+            self.runner.size = s_out[2:]   # dense logits at another resolution (a teacher fed its own size): resized to the student's
+            self._warn_once('size', f"{type(self).__name__}: the teacher's dense logits are {t_out[2:]} per class and the student's {s_out[2:]}; fastkd resizes the teacher's to the student's (bilinear)")
+        elif self.uses_logits and s_out[1:] != t_out[1:]:
+            raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes (and positions) for {type(self).__name__}")
         if self.uses_logits and len(s_out) > 1: self._match_classes(s_out[1])
         self._check_input(xs)
         s_sh,t_sh = [s_sh[n] for n in self.student_layers],[t_sh[n] for n in self.teacher_layers]

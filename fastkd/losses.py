@@ -13,11 +13,18 @@ __all__ = ['kd_loss', 'binary_kd_loss', 'match_features', 'cosine_loss', 'fitnet
            'rkd_loss', 'pkt_loss', 'sp_loss', 'nst_loss', 'cc_loss', 'ofd_loss', 'ab_loss', 'fsp_matrix', 'fsp_loss']
 
 # %% ../nbs/04_losses.ipynb #b775ba24
+def _dense_rows(s:Tensor, t:Tensor, target:Tensor|None=None) -> tuple:
+    "Dense logits (N, C, *) (and targets (N, *)) as one row per position: (N·positions, C); (N, C) logits as they are"
+    if s.ndim <= 2 or s.shape != t.shape: return s,t,target
+    rows = lambda z: z.movedim(1, -1).reshape(-1, z.shape[1])
+    return rows(s),rows(t),(None if target is None else target.reshape(-1))
+
 def kd_loss(s_logits:Tensor, # student logits (N, C)
             t_logits:Tensor, # teacher logits (N, C)
             T:float=4. # softmax temperature
            ) -> Tensor:
-    "Hinton KD: `T² · KL(softmax(t/T) ‖ softmax(s/T))`, batch mean"
+    "Hinton KD: `T² · KL(softmax(t/T) ‖ softmax(s/T))`, batch mean; dense (N, C, *) logits: per position, mean over positions"
+    if s_logits.ndim > 2: s_logits,t_logits,_ = _dense_rows(s_logits, t_logits)
     return F.kl_div(F.log_softmax(s_logits/T, dim=1), F.log_softmax(t_logits/T, dim=1),
                     reduction='batchmean', log_target=True) * T*T
 
@@ -121,7 +128,7 @@ def standardize_logits(z:Tensor, # logits (..., C): the classes in the last dim
 def _check_logits(fn:str, s:Tensor, t:Tensor):
     "Raise unless `s` and `t` are (N, C) logits of one shape with C ≥ 2"
     if s.ndim != 2 or s.shape != t.shape or s.shape[1] < 2:
-        raise ValueError(f"{fn} needs student and teacher logits of one shape (N, C) with C >= 2; got {tuple(s.shape)} and {tuple(t.shape)}")
+        raise ValueError(f"{fn} needs student and teacher logits of one shape (N, C) or (N, C, *) with C >= 2; got {tuple(s.shape)} and {tuple(t.shape)}")
 
 def _class_index(fn:str, target:Tensor, n:int) -> Tensor:
     "`target` as an (n, 1) long tensor of class indices, or a one-line error naming `fn`"
@@ -136,7 +143,8 @@ def dkd_loss(s_logits:Tensor, # student logits (N, C)
              beta:float=8., # weight of NCKD, the non-target-class term
              T:float=4. # softmax temperature
             ) -> Tensor:
-    "Decoupled KD: `T² · (α·TCKD + β·NCKD)`, each a KL summed over classes, batch mean"
+    "Decoupled KD: `T² · (α·TCKD + β·NCKD)`, each a KL summed over classes, batch mean (dense (N, C, *) logits: mean over positions)"
+    s_logits,t_logits,target = _dense_rows(s_logits, t_logits, target)
     _check_logits('dkd_loss', s_logits, t_logits)
     n,c = s_logits.shape
     idx = _class_index('dkd_loss', target, n)
@@ -166,7 +174,8 @@ def dist_loss(s_logits:Tensor, # student logits (N, C)
               gamma:float=1., # weight of the intra-class term (each class's column)
               T:float=1. # softmax temperature
              ) -> Tensor:
-    "DIST: `T² · (β·(1 − mean row Pearson) + γ·(1 − mean column Pearson))` of `softmax(z/T)`"
+    "DIST: `T² · (β·(1 − mean row Pearson) + γ·(1 − mean column Pearson))` of `softmax(z/T)`; dense (N, C, *) logits: each position a row"
+    s_logits,t_logits,_ = _dense_rows(s_logits, t_logits)
     _check_logits('dist_loss', s_logits, t_logits)
     ps,pt = (s_logits/T).softmax(1),(t_logits/T).softmax(1)
     inter = 1 - _pearson(ps, pt).mean()
@@ -180,7 +189,8 @@ def nkd_loss(s_logits:Tensor, # student logits (N, C)
              T:float=1., # temperature of the non-target part
              gamma:float=1.5 # weight of the non-target part
             ) -> Tensor:
-    "Normalized KD: `−p^t_g·log p^s_g − γT²·Σ_{k≠g} q^t_k·log q^s_k`, `q = softmax(z/T)` over the non-target classes; batch mean"
+    "Normalized KD: `−p^t_g·log p^s_g − γT²·Σ_{k≠g} q^t_k·log q^s_k`, `q = softmax(z/T)` over the non-target classes; batch mean (dense (N, C, *) logits: mean over positions)"
+    s_logits,t_logits,target = _dense_rows(s_logits, t_logits, target)
     _check_logits('nkd_loss', s_logits, t_logits)
     n,c = s_logits.shape
     idx = _class_index('nkd_loss', target, n)
@@ -201,8 +211,11 @@ def vid_loss(pred_mean:Tensor, # the regressor's prediction of the teacher featu
         raise ValueError(f"vid_loss: pred_mean {tuple(pred_mean.shape)} and target {tuple(target.shape)} differ; expected the same shape")
     if pred_mean.ndim < 2 or pred_var.shape != pred_mean.shape[1:2]:
         raise ValueError(f"vid_loss: pred_var has shape {tuple(pred_var.shape)}; expected one variance per channel, ({pred_mean.shape[1] if pred_mean.ndim > 1 else '?'},)")
-    v = pred_var.view(1, -1, *[1]*(pred_mean.ndim-2))
-    return 0.5*((pred_mean - target).pow(2)/v + v.log()).mean()
+    # every channel has as many elements, so the mean over all of them is the mean over channels of
+    # (channel's sum of squares / σ²)/count + log σ²: one pass over the maps (a per-channel norm), the rest on (C,) vectors
+    dims = (0, *range(2, pred_mean.ndim))
+    sq = torch.linalg.vector_norm(pred_mean - target, 2, dim=dims).pow(2)
+    return 0.5*((sq/pred_var).mean()*(pred_mean.shape[1]/pred_mean.numel()) + pred_var.log().mean())
 
 # %% ../nbs/04_losses.ipynb #028c3992
 def hcl_loss(fs_list:list, # student features (N,C,H,W), one per stage (e.g. after ReviewKD's fusion)
@@ -303,9 +316,15 @@ def sp_loss(fs:Tensor, # student feature (N, ...), flattened per sample
     return (gt - gs).pow(2).sum() / len(s)**2
 
 # %% ../nbs/04_losses.ipynb #05e35989
-def _poly2(a:Tensor, b:Tensor) -> Tensor:
-    "Polynomial kernel `(a_i·b_j)²` between the channel vectors of `a` (N,C,L) and `b` (N,C',L): (N,C,C')"
-    return (a @ b.transpose(1, 2)).pow(2)
+def _grams(s:Tensor, t:Tensor) -> tuple:
+    "`(G_ss, G_st, G_tt)`: Gram matrices `a @ b.T` of the channel rows of `s` (N,C,L) and `t` (N,C',L); `G_tt` without gradient"
+    g_ss,g_st = torch.bmm(s, s.transpose(1, 2)),torch.bmm(s, t.transpose(1, 2))
+    with torch.no_grad(): g_tt = torch.bmm(t, t.transpose(1, 2))
+    return g_ss,g_st,g_tt
+
+def _row_norms(g:Tensor, eps:float=1e-12) -> Tensor:
+    "The norms of the rows a Gram matrix `g` (N,C,C) was made of: `sqrt(diag g)`, floored at `eps` as `F.normalize`"
+    return g.diagonal(dim1=1, dim2=2).sqrt().clamp_min(eps)
 
 def nst_loss(fs:Tensor, # student feature (N,C,H,W)
              ft:Tensor # teacher feature (N,C',H',W'): channels may differ, the larger spatial size is pooled to the smaller
@@ -314,8 +333,13 @@ def nst_loss(fs:Tensor, # student feature (N,C,H,W)
     if fs.ndim != 4 or ft.ndim != 4 or fs.shape[0] != ft.shape[0]:
         raise ValueError(f"nst_loss got features of shapes {tuple(fs.shape)} and {tuple(ft.shape)}; expected two (N,C,H,W) tensors with the same N")
     fs,ft = _to_common_hw(fs, ft)
-    s,t = F.normalize(fs.flatten(2), dim=2),F.normalize(ft.flatten(2), dim=2)
-    return _poly2(t, t).detach().mean() + _poly2(s, s).mean() - 2*_poly2(s, t).mean()
+    # normalising the maps, then `x·y`, is `x·y / (|x||y|)`: the Gram matrices of the raw maps (one pass over them), divided
+    # by the norms on their diagonals, so the (N,C,H·W) maps are neither normalised nor copied (`flatten(2)` is a view in
+    # either memory format), forward or backward
+    g_ss,g_st,g_tt = _grams(fs.flatten(2), ft.detach().flatten(2))
+    ns,nt = _row_norms(g_ss),_row_norms(g_tt)
+    k = lambda g,a,b: (g/(a[:,:,None]*b[:,None,:])).pow(2).mean()
+    return k(g_tt, nt, nt) + k(g_ss, ns, ns) - 2*k(g_st, ns, nt)
 
 # %% ../nbs/04_losses.ipynb #d979d1b1
 def cc_loss(fs:Tensor, # student embedding (N, D), flattened per sample

@@ -476,3 +476,15 @@ def test_two_teachers_two_columns():
     names = learn.recorder.metric_names
     assert 'kd_1' in names and 'kd_2' in names
     cb = LogitDistillCB(t1); _fit(learn, 1, 1e-2, cbs=[cb]); assert cb.column == 'kd'
+
+def test_dense_teacher_at_its_own_size():
+    "a segmentation teacher fed its own (larger) size: its logits are resized to the student's, said once"
+    t,s = segnet(w=16, seed=1),segnet()
+    tfm = lambda x: F.interpolate(x, size=(32, 32), mode='bilinear', align_corners=False)
+    cb = LogitDistillCB(t, T=2., teacher_tfm=tfm); cap = _Cap([cb])
+    learn = Learner(seg_dls(), s, loss_func=CrossEntropyLossFlat(axis=1))
+    with pytest.warns(UserWarning, match='resizes the teacher'): _fit(learn, 1, 0., cbs=[cb, cap])
+    assert cap.got['t'].shape == (8, 3, 16, 16)
+    torch.testing.assert_close(torch.tensor(cap.got['terms'][0]), _pixel_kd(cap.got['s'], cap.got['t'], 2.), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='same number of classes'):
+        _fit(Learner(seg_dls(), segnet(), loss_func=CrossEntropyLossFlat(axis=1)), 1, 0., cbs=[LogitDistillCB(segnet(c=4))])
