@@ -37,8 +37,8 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
 # %% auto #0
 __all__ = ['PRESETS', 'EXPERIMENTS', 'RECIPES', 'TUNE_FACTORS', 'TUNING', 'TUNE_SEED', 'StepSchedule', 'CEWeight', 'Experiment',
            'experiment_groups', 'add_experiment', 'select_experiments', 'list_experiments', 'experiment_hparams',
-           'get_teacher', 'run_student', 'DataDownloadError', 'load_runs', 'run_suite', 'tuning_knobs',
-           'tuning_candidates', 'tuning_table', 'write_tuning_csv', 'tune_suite', 'fastkd_cli']
+           'get_teacher', 'run_student', 'DataDownloadError', 'experiment_kinds', 'load_runs', 'run_suite',
+           'tuning_knobs', 'tuning_candidates', 'tuning_table', 'write_tuning_csv', 'tune_suite', 'fastkd_cli']
 
 # %% ../nbs/11_experiments.ipynb #9dad8642
 PRESETS = {
@@ -276,7 +276,7 @@ def _in_notebook():
 
 def _versions():
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__,
-                fastcore=fastcore.__version__, machine=platform.machine(), cpus=os.cpu_count(),
+                fastcore=fastcore.__version__, machine=platform.machine(), cpus=os.cpu_count(), threads=torch.get_num_threads(),
                 device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or 'cpu')
 
 def _main(): return rank_distrib() == 0   # the process that writes files and prints
@@ -475,6 +475,10 @@ def _is_done(r:dict|None, cfg:dict, hparams:dict) -> bool:
     return (r is not None and r.get('status') == 'ok' and same_settings(dict(preset=cfg, hparams=hparams), r)
             and r.get('hparams', {}).get('ce_weight', 1.) == hparams.get('ce_weight', 1.))
 
+def experiment_kinds() -> dict:
+    "Experiment name -> its kind (logit, feature, relational, contrastive, logit + feature), for the report's figures"
+    return {n:e.kind for n,e in EXPERIMENTS.items()}
+
 def load_runs(out:Path) -> list:
     "All finished run records under `out/runs`"
     return [json.loads(p.read_text()) for p in sorted((Path(out)/'runs').glob('*.json'))]
@@ -519,7 +523,7 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
                 continue
             run_student(exp, seed, teacher, path, cfg, out, device=device, verbose=verbose, preset=preset)
     order = list(EXPERIMENTS)
-    df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref) if _main() else None
+    df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref, kinds=experiment_kinds()) if _main() else None
     distrib_barrier()
     if df is None: return summarize(out, order)
     if verbose:

@@ -11,17 +11,40 @@ from .core import atomic_path, load_state, default_device
 from .models import get_model
 
 # %% auto #0
-__all__ = ['TEACHER_DESCRIPTION', 'summarize', 'summary_markdown', 'plot_train_loss', 'plot_valid_accuracy', 'plot_test_accuracy',
-           'plot_predictions', 'same_settings', 'reproduction', 'reproduction_markdown', 'write_report']
+__all__ = ['TEACHER_DESCRIPTION', 'KINDS', 't_quantile', 'paired_interval', 'summarize', 'gain_vs', 'summary_markdown',
+           'ranking_notes', 'plot_train_loss', 'plot_valid_accuracy', 'plot_test_accuracy', 'plot_predictions',
+           'same_settings', 'reproduction', 'reproduction_markdown', 'write_report']
 
 # %% ../nbs/12_report.ipynb #1aee4c93
 TEACHER_DESCRIPTION = 'teacher, trained from scratch'
+KINDS = ('logit', 'logit + feature', 'feature', 'relational', 'contrastive')   # what a method transfers: the figures' groups, in this order
 
-def _load(out):
+def _read_json(p):
+    p = Path(p)
+    return json.loads(p.read_text()) if p.exists() else None
+
+def _tuning(out) -> dict:
+    "Experiment -> its chosen candidate's row of `<out>/tuning.csv` (label, settings, final_runs), or `pending`; {} without a tuning table"
+    f = Path(out)/'tuning.csv'
+    if not f.exists(): return {}
+    t = pd.read_csv(f, keep_default_na=False)
+    res = {}
+    for e,g in t.groupby('experiment', sort=False):
+        c = g[g.chosen == 'yes']
+        res[e] = dict(c.iloc[0]) if len(c) else dict(pending=True, n=len(g), done=int((g.status != 'to run').sum()))
+        res[e]['n_candidates'] = len(g); res[e]['ref_settings'] = g.settings.iloc[0]   # the reference candidate comes first
+    return res
+
+def _load(out, final:bool=True):
+    "The teacher's record and the run records of the suite in `out`; with `final`, an experiment whose tuned setting (`tuned/runs/`) has all the baseline's seeds is read from there"
     out = Path(out)
     runs = [json.loads(p.read_text()) for p in sorted((out/'runs').glob('*.json'))]
-    tf = out/'teacher.json'
-    teacher = json.loads(tf.read_text()) if tf.exists() else None
+    teacher = _read_json(out/'teacher.json')
+    if final and (out/'tuned'/'runs').is_dir():
+        tuned = [json.loads(p.read_text()) for p in sorted((out/'tuned'/'runs').glob('*.json'))]
+        seeds = {r['seed'] for r in runs if r['experiment'] == 'baseline'}
+        done = {e for e in {r['experiment'] for r in tuned} if seeds and seeds <= {r['seed'] for r in tuned if r['experiment'] == e}}
+        runs = [r for r in runs if r['experiment'] not in done] + [dict(r, tuned=True) for r in tuned if r['experiment'] in done]
     return teacher,runs
 
 def _order(runs, order=None):
@@ -30,40 +53,110 @@ def _order(runs, order=None):
     first = [e for e in (order or []) if e in names]
     return first + sorted(names - set(first), key=lambda e: (e != 'baseline', e))
 
-def summarize(out, # a suite run's folder: `teacher.json`, `runs/*.json`
+def t_quantile(n:int, q:float=0.975) -> float:
+    "Student's t quantile with n−1 degrees of freedom (4.303 for 3 seeds): the half-width of a 95% interval is this × std/√n"
+    from scipy.stats import t
+    return float(t.ppf(q, n-1)) if n > 1 else np.nan
+
+def paired_interval(d) -> tuple:
+    "Mean of the paired differences `d` and its 95% t-interval (lo, hi); NaN bounds for a single seed"
+    d = np.asarray(d, float); m = d.mean()
+    if len(d) < 2: return m,np.nan,np.nan
+    h = t_quantile(len(d))*d.std(ddof=1)/np.sqrt(len(d))
+    return m,m-h,m+h
+
+def _settings(hp:dict) -> str: return ', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k,v in hp.items())
+
+def _row_settings(e, r:dict, tun:dict) -> str:
+    "The experiment's own hyper-parameters of record `r` (the tuning table names them; the classic records also carry the other classic experiments')"
+    if e == 'baseline': return ''
+    c = tun.get(e)
+    if c is None: return _settings(r.get('hparams', {}))
+    hp = r.get('hparams', {}); keys = [kv.split('=')[0] for kv in c['ref_settings'].split('; ')]
+    return _settings({k:hp[k] for k in keys if k in hp})
+
+def _source(e, tuned:bool, tun:dict) -> str:
+    "Where the row's settings come from, in words"
+    if e == 'baseline' or not tun: return '' if e == 'baseline' else 'reference'
+    c = tun.get(e)
+    if c is None: return 'reference (not tuned)'
+    if c.get('pending'): return f"reference (tuning: {c['done']} of {c['n']} candidates run)"
+    if c['candidate'] == 'reference': return f"tuned: the reference's, best of {c['n_candidates']}"
+    return f"tuned: {c['candidate']}, best of {c['n_candidates']}" if tuned else f"reference (tuned {c['candidate']}: its seeds pending)"
+
+def summarize(out, # a suite run's folder: `teacher.json`, `runs/*.json`; `tuning.csv` and `tuned/runs/*.json` if tuned
               order=None, # experiment names in row order (default: the baseline, then the others by name)
+              kinds:dict|None=None, # experiment -> what it transfers (`KINDS`), for the figures' groups
              ) -> pd.DataFrame:
-    "Per experiment: description, test accuracy mean ± std over seeds, validation accuracy, gain over the baseline, time"
-    teacher,runs = _load(out)
+    "Per experiment: settings and their source, test accuracy over seeds, the paired gain over the baseline with its 95% interval, validation accuracy, time"
+    teacher,runs = _load(out); tun = _tuning(out); kinds = kinds or {}
     rows = []
-    if teacher: rows.append(dict(experiment='teacher', description=TEACHER_DESCRIPTION, arch=teacher['arch'], n_seeds=1,
-                                 test_acc=teacher['test_acc'], test_std=0., valid_best=teacher['valid_acc_best'],
+    if teacher: rows.append(dict(experiment='teacher', description=TEACHER_DESCRIPTION, kind='', arch=teacher['arch'], settings='', source='',
+                                 n_seeds=1, test_acc=teacher['test_acc'], test_std=0., valid_best=teacher['valid_acc_best'],
                                  valid_last=teacher['valid_acc_last'], s_per_epoch=teacher['time_per_epoch'], params=teacher['params']))
     for e in _order(runs, order):
         rs = [r for r in runs if r['experiment']==e]; ta = np.array([r['test_acc'] for r in rs])
-        rows.append(dict(experiment=e, description=rs[0].get('description', ''), arch=rs[0]['preset']['student'], n_seeds=len(rs),
+        rows.append(dict(experiment=e, description=rs[0].get('description', ''), kind=kinds.get(e, ''), arch=rs[0]['preset']['student'],
+                         settings=_row_settings(e, rs[0], tun), source=_source(e, bool(rs[0].get('tuned')), tun), n_seeds=len(rs),
                          test_acc=ta.mean(), test_std=ta.std(ddof=1) if len(ta) > 1 else 0.,
                          valid_best=np.mean([r['valid_acc_best'] for r in rs]), valid_last=np.mean([r['valid_acc_last'] for r in rs]),
                          s_per_epoch=np.mean([r['time_per_epoch'] for r in rs]), params=rs[0]['params']))
     df = pd.DataFrame(rows)
     base = {r['seed']:r['test_acc'] for r in runs if r['experiment']=='baseline'}
     def paired(e):
-        "Test-accuracy gain over the baseline trained with the same seed, in points: mean and std over seeds"
+        "Test-accuracy gain over the baseline trained with the same seed, in points: mean, std over seeds, 95% t-interval"
         d = [100*(r['test_acc']-base[r['seed']]) for r in runs if r['experiment']==e and r['seed'] in base]
-        if e == 'teacher' or not d: return np.nan,np.nan
-        return np.mean(d),(np.std(d, ddof=1) if len(d) > 1 else 0.)
-    if len(df): df['gain_pts'],df['gain_std'] = zip(*[paired(e) for e in df.experiment])
+        if e == 'teacher' or not d: return (np.nan,)*4
+        m,lo,hi = paired_interval(d)
+        return m,(np.std(d, ddof=1) if len(d) > 1 else 0.),lo,hi
+    if len(df): df['gain_pts'],df['gain_std'],df['gain_lo'],df['gain_hi'] = zip(*[paired(e) for e in df.experiment])
     return df
 
+def gain_vs(out, a:str, b:str) -> tuple:
+    "Paired difference of test accuracy (points) of experiment `a` minus `b` over their common seeds: mean, 95% lo, hi, number of seeds"
+    _,runs = _load(out)
+    ta,tb = ({r['seed']:r['test_acc'] for r in runs if r['experiment']==x} for x in (a, b))
+    d = [100*(ta[s]-tb[s]) for s in sorted(set(ta) & set(tb))]
+    return (*paired_interval(d), len(d)) if d else (np.nan,)*3 + (0,)
+
+def _gain_text(r) -> str:
+    if np.isnan(r.gain_pts): return ''
+    if r.experiment == 'baseline': return '0'
+    return f'{r.gain_pts:+.2f} [{r.gain_lo:+.2f}, {r.gain_hi:+.2f}]' if not np.isnan(r.gain_lo) else f'{r.gain_pts:+.2f} (1 seed)'
+
 def summary_markdown(df:pd.DataFrame) -> str:
-    "The summary as a Markdown table (accuracies in %)"
-    lines = ['| experiment | what | model | seeds | test acc % (mean ± std) | gain vs baseline, same seeds (pts) | best valid % | last valid % | s/epoch |',
-             '|---|---|---|---|---|---|---|---|---|']
+    "The summary as a Markdown table: accuracies in %, the paired gain over the baseline in points with its 95% interval over seeds"
+    lines = ['| experiment | what | kind | settings | settings from | seeds | test acc % (mean ± std) | gain over the baseline, pts [95% interval] | last valid % | s/epoch |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in df.itertuples():
-        gain = '' if np.isnan(r.gain_pts) else f'{r.gain_pts:+.2f} ± {r.gain_std:.2f}'
-        lines.append(f"| {r.experiment} | {r.description} | {r.arch} | {r.n_seeds} | {100*r.test_acc:.2f} ± {100*r.test_std:.2f} | {gain} | "
-                     f"{100*r.valid_best:.2f} | {100*r.valid_last:.2f} | {r.s_per_epoch:.0f} |")
+        lines.append(f"| {r.experiment} | {r.description} | {r.kind} | {r.settings} | {r.source} | {r.n_seeds} | {100*r.test_acc:.2f} ± {100*r.test_std:.2f} | "
+                     f"{_gain_text(r)} | {100*r.valid_last:.2f} | {r.s_per_epoch:.0f} |")
     return '\n'.join(lines)+'\n'
+
+def ranking_notes(out, # a suite run's folder
+                  df:pd.DataFrame, # its `summarize`
+                 ) -> str:
+    "What the table can and cannot say, in words: which gains are within noise, which methods the best one is not shown to beat"
+    d = df[~df.experiment.isin(['teacher', 'baseline'])].dropna(subset=['gain_pts']).sort_values('gain_pts', ascending=False)
+    if not len(d): return ''
+    n = int(d.n_seeds.min()); top = d.iloc[0].experiment
+    noise = [r.experiment for r in d.itertuples() if not np.isnan(r.gain_lo) and r.gain_lo <= 0 <= r.gain_hi]
+    below = [r.experiment for r in d.itertuples() if not np.isnan(r.gain_hi) and r.gain_hi < 0]
+    ties = []
+    for e in d.experiment[1:]:
+        m,lo,hi,k = gain_vs(out, top, e)
+        if k > 1 and lo <= 0: ties.append(e)
+    tuned = int(df.source.str.startswith('tuned').sum()) if 'source' in df else 0
+    return (f"Ranked by the paired gain over the baseline (test accuracy, the same seed's baseline subtracted, mean over {n if n == int(d.n_seeds.max()) else f'{n}–{int(d.n_seeds.max())}'} seeds, "
+            f"95% t-interval over seeds): {', '.join(f'{r.experiment} {r.gain_pts:+.2f}' for r in d.itertuples())}. "
+            + (f"Within noise of the baseline (the interval spans 0): {', '.join(noise)}. " if noise else "Every interval excludes 0. ")
+            + (f"Below it (the interval below 0): {', '.join(below)}. " if below else "")
+            + (f"{top} has the largest mean gain, but the paired difference between {top} and each of {', '.join(ties)} has an interval that spans 0: "
+               f"on these seeds the data do not separate them. " if ties else f"{top}'s lead over every other method has an interval above 0. ")
+            + f"{tuned} of the {len(d)} distillation rows ran with a setting chosen by the common tuning protocol (`tuning.csv`); the others with their reference's. "
+            + "What the ranking cannot say: it is one teacher (resnet20) and one student (resnet8), an 8-epoch one-cycle schedule on CIFAR-10 with a "
+              "few seeds, so an interval is wide and a gap of a few tenths of a point is not a ranking; methods that need long schedules "
+              "(the references train 240 epochs) may rank otherwise there.")
 
 # %% ../nbs/12_report.ipynb #70035039
 def _save(fig, path):
@@ -75,56 +168,102 @@ def _first_seed(runs, e):
     rs = sorted((r for r in runs if r['experiment']==e), key=lambda r: r['seed'])
     return rs[0] if rs else None
 
-def plot_train_loss(out, fname, order=None):
-    "Training-loss curves: every experiment overlaid, and one panel per experiment with its terms"
+_KIND_COLOURS = {'logit': 'tab:blue', 'logit + feature': 'tab:purple', 'feature': 'tab:orange', 'relational': 'tab:green',
+                 'contrastive': 'tab:red', '': 'tab:brown'}
+def _palette(n:int) -> list:
+    "n distinct colours, none of them grey (grey and black are the baseline's and the teacher's)"
     import matplotlib.pyplot as plt
-    _,runs = _load(out); exps = _order(runs, order)
-    fig,axs = plt.subplots(1 + (len(exps)+3)//4, 4, figsize=(16, 3.6*(1 + (len(exps)+3)//4)))
-    axs = axs.flatten(); ax0 = plt.subplot2grid((1 + (len(exps)+3)//4, 4), (0,0), colspan=4, fig=fig)
-    for a in axs[:4]: a.remove()
-    for e in exps:
-        r = _first_seed(runs, e); l = r['history']['train_loss_iter']
-        ax0.plot(l, label=e, lw=1)
-    ax0.set_title('smoothed training loss (cross-entropy + weighted terms), seed %d' % min(r['seed'] for r in runs))
-    ax0.set_xlabel('iteration'); ax0.set_yscale('log'); ax0.legend(ncol=4, fontsize=8)
-    for ax,e in zip(axs[4:], exps):
-        h = _first_seed(runs, e)['history']; ep = np.arange(1, len(h['train_ce'])+1)
-        ax.plot(ep, h['train_ce'], 'o-', label='train CE'); ax.plot(ep, h['valid_loss'], 's--', label='valid CE')
-        terms = _first_seed(runs, e).get('terms', {})
-        for t,w in terms.items():
-            if t in h: ax.plot(ep, [w*v for v in h[t]], '^-', label=f'{w:g}·{t}')
-        ax.set_title(e); ax.set_xlabel('epoch'); ax.legend(fontsize=7)
-    for ax in axs[4+len(exps):]: ax.remove()
-    fig.tight_layout(); _save(fig, fname)
+    cs = [c for i,c in enumerate(plt.get_cmap('tab10').colors) if i != 7]
+    return cs[:n] if n <= len(cs) else list(plt.get_cmap('tab20').colors[:n]) if n <= 20 else [plt.get_cmap('turbo')(i/(n-1)) for i in range(n)]
 
-def plot_valid_accuracy(out, fname, order=None):
-    "Validation accuracy per epoch, every experiment on one plot (mean over seeds, band = min..max)"
+def _groups(exps, kinds):
+    "(kind, its experiments) in `KINDS` order, the kinds not listed last"
+    kinds = kinds or {}
+    ks = [k for k in KINDS if any(kinds.get(e, '') == k for e in exps)] + sorted({kinds.get(e, '') for e in exps} - set(KINDS))
+    return [(k, [e for e in exps if kinds.get(e, '') == k]) for k in ks]
+
+def plot_train_loss(out, fname, order=None, kinds=None):
+    "Per experiment (seed 0): training cross-entropy, total training loss, validation cross-entropy and each weighted distillation term per epoch; symlog where a term goes ≤ 0"
     import matplotlib.pyplot as plt
-    teacher,runs = _load(out)
-    fig,ax = plt.subplots(figsize=(8,5))
-    for e in _order(runs, order):
-        a = np.array([r['history']['accuracy'] for r in runs if r['experiment']==e]); ep = np.arange(1, a.shape[1]+1)
-        ax.plot(ep, 100*a.mean(0), 'o-', label=e, lw=1.5, ms=3)
-        if len(a) > 1: ax.fill_between(ep, 100*a.min(0), 100*a.max(0), alpha=0.15)
-    if teacher: ax.axhline(100*teacher['valid_acc_last'], color='k', ls=':', label=f"teacher ({teacher['arch']})")
-    ax.set_xlabel('epoch'); ax.set_ylabel('validation accuracy (%)'); ax.legend(fontsize=8); ax.grid(alpha=.3)
+    _,runs = _load(out); exps = [e for e in _order(runs, order)]
+    nc = 4; nr = (len(exps)+nc-1)//nc
+    fig,axs = plt.subplots(nr, nc, figsize=(4.2*nc, 3.1*nr), squeeze=False)
+    shared = None   # the legend of the series every panel has, once, above the panels
+    for ax,e in zip(axs.flat, exps):
+        r = _first_seed(runs, e); h = r['history']; ep = np.arange(1, len(h['train_ce'])+1)
+        series = [('train CE', h['train_ce'], 'o-'), ('valid CE', h['valid_loss'], 's--')]
+        if r.get('terms'): series.insert(1, ('train total (smoothed)', h['train_loss'], 'x:'))
+        series += [(f'{w:g}·{t}', [w*v for v in h[t]], '^-') for t,w in r.get('terms', {}).items() if t in h]
+        fixed = {'train CE': 'tab:blue', 'train total (smoothed)': 'tab:orange', 'valid CE': 'tab:green'}   # the same in every panel
+        term_cs = iter(['tab:red', 'tab:purple', 'tab:brown', 'tab:pink', 'tab:olive', 'tab:cyan'])
+        for lab,ys,st in series: ax.plot(ep, ys, st, color=fixed.get(lab) or next(term_cs), label=lab, ms=3, lw=1.2)
+        if min(min(ys) for _,ys,_ in series) <= 0:
+            ax.set_yscale('symlog', linthresh=0.1); ax.axhline(0, color='0.6', lw=0.6); ax.set_ylabel('loss (symlog: a term ≤ 0)')
+        else: ax.set_ylabel('loss')
+        ax.set_title(f"{e}{' (tuned)' if r.get('tuned') else ''}, seed {r['seed']}", fontsize=10); ax.set_xlabel('epoch'); ax.grid(alpha=.3)
+        hs,ls = ax.get_legend_handles_labels()
+        terms = [(h,l) for h,l in zip(hs, ls) if l not in ('train CE', 'valid CE', 'train total (smoothed)')]
+        if terms: ax.legend(*zip(*terms), fontsize=7, loc='best', title='weighted term', title_fontsize=7)
+        if r.get('terms') and shared is None: shared = [(h,l) for h,l in zip(hs, ls) if (h,l) not in terms]
+    for ax in list(axs.flat)[len(exps):]: ax.remove()
+    fig.tight_layout()
+    fig.suptitle('training loss per epoch: cross-entropy, the total the optimizer sees, and each weighted distillation term', y=1.0 + 0.75/(3.1*nr))
+    if shared: fig.legend(*zip(*shared), loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=len(shared), fontsize=9, frameon=False)
     _save(fig, fname)
 
-def plot_test_accuracy(out, fname, order=None):
-    "Bar chart of test accuracy, mean ± std over seeds"
+def plot_valid_accuracy(out, fname, order=None, kinds=None):
+    "Validation accuracy per epoch, mean over seeds: one panel per kind of method, each with the baseline and the teacher; legends outside the axes"
     import matplotlib.pyplot as plt
-    df = summarize(out, order)
-    fig,ax = plt.subplots(figsize=(9,4))
-    cols = ['0.4' if e=='teacher' else ('tab:gray' if e=='baseline' else 'tab:blue') for e in df.experiment]
-    ax.bar(df.experiment, 100*df.test_acc, yerr=100*df.test_std, color=cols, capsize=4)
-    lo = 100*(df.test_acc - df.test_std).min()
-    ax.set_ylim(max(0, lo-3), min(100, 100*(df.test_acc+df.test_std).max()+2.5))
-    one = df.n_seeds.nunique() == 1   # every bar over the same number of seeds
-    for i,(v,s,k) in enumerate(zip(100*df.test_acc, 100*df.test_std, df.n_seeds)):
-        ax.text(i, v+s+0.2, f'{v:.1f}' if one else f'{v:.1f}\nn={k}', ha='center', va='bottom', fontsize=8)
-    ax.set_ylabel('test accuracy (%)')
-    ax.set_title(f'test accuracy, mean ± std over {df.n_seeds.max()} seed(s)' if one else 'test accuracy, mean ± std over the n seeds of each bar')
-    plt.setp(ax.get_xticklabels(), rotation=20)
+    teacher,runs = _load(out); exps = _order(runs, order)
+    groups = _groups([e for e in exps if e != 'baseline'], kinds)
+    def curve(e): a = np.array([r['history']['accuracy'] for r in runs if r['experiment']==e]); return np.arange(1, a.shape[1]+1),100*a.mean(0),len(a)
+    fig,axs = plt.subplots(len(groups), 1, figsize=(9, 2.9*len(groups)), sharex=True, squeeze=False)
+    for ax,(k,es) in zip(axs[:,0], groups):
+        if 'baseline' in exps:
+            ep,m,n = curve('baseline'); ax.plot(ep, m, '--', color='0.5', lw=1.5, label=f'baseline ({n} seeds)')
+        for e,c in zip(es, _palette(len(es))):
+            ep,m,n = curve(e); ax.plot(ep, m, 'o-', color=c, lw=1.5, ms=3, label=f'{e} ({n} seeds)')
+        if teacher: ax.axhline(100*teacher['valid_acc_last'], color='k', ls=':', lw=1, label=f"teacher {teacher['arch']} (end of training)")
+        ax.set_title(f'{k or "other"} methods', fontsize=10, loc='left'); ax.set_ylabel('valid accuracy (%)'); ax.grid(alpha=.3)
+        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    axs[-1,0].set_xlabel('epoch')
+    fig.suptitle('validation accuracy per epoch (mean over seeds), by kind of method', y=1.0)
+    fig.tight_layout(); _save(fig, fname)
+
+def plot_test_accuracy(out, fname, order=None, kinds=None):
+    "The paired gain of test accuracy over the baseline (same seed), mean and 95% interval over seeds, sorted, coloured by kind; the teacher's lead marked"
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    df = summarize(out, order, kinds)
+    d = df[~df.experiment.isin(['teacher', 'baseline'])].dropna(subset=['gain_pts']).sort_values('gain_pts')
+    fig,ax = plt.subplots(figsize=(8.5, 0.34*len(d) + 1.6))
+    y = np.arange(len(d)); cs = [_KIND_COLOURS.get(k, 'tab:brown') for k in d.kind]
+    lo,hi = (d.gain_pts - d.gain_lo).fillna(0),(d.gain_hi - d.gain_pts).fillna(0)
+    ax.barh(y, d.gain_pts, color=cs, height=0.62, alpha=0.85)
+    ax.errorbar(d.gain_pts, y, xerr=[lo, hi], fmt='none', ecolor='k', elinewidth=1, capsize=3)
+    labels = [f"{r.experiment}{' (tuned)' if str(r.source).startswith('tuned:') and 'reference' not in str(r.source) else ''}" for r in d.itertuples()]
+    ax.set_yticks(y, labels)
+    right = np.nanmax([d.gain_hi.max(), d.gain_pts.max()])
+    for i,r in enumerate(d.itertuples()):
+        x = max(r.gain_pts, 0) if np.isnan(r.gain_hi) else max(r.gain_hi, 0)
+        ax.text(x + 0.12, i, f'{r.gain_pts:+.2f}' + ('' if r.n_seeds > 1 else ' (1 seed)'), va='center', fontsize=8)
+    ax.axvline(0, color='0.3', lw=1)
+    base = df[df.experiment == 'baseline']; teach = df[df.experiment == 'teacher']
+    xmax = right + 1.2
+    if len(base) and len(teach):
+        gap = 100*(teach.test_acc.iloc[0] - base.test_acc.iloc[0])
+        ax.axvline(gap, color='k', ls=':', lw=1.2)
+        ax.text(gap - 0.08, -0.45, f'teacher − baseline\n(test accuracy)\n{gap:+.2f}', va='bottom', ha='right', fontsize=8)
+        xmax = max(xmax, gap + 0.8)
+    xmin = min(0, np.nanmin(d.gain_lo.fillna(d.gain_pts))) - 0.4
+    ax.set_xlim(xmin, xmax); ax.set_ylim(-0.7, len(d) - 0.3)
+    ax.set_title(f"paired gain over the baseline student ({base.arch.iloc[0] if len(base) else ''}; teacher {teach.arch.iloc[0] if len(teach) else ''})", fontsize=10)
+    n = sorted(set(d.n_seeds))
+    ax.set_xlabel(f"test-accuracy gain over the baseline of the same seed (points); bars: mean, whiskers: 95% t-interval over {'/'.join(map(str, n))} seeds")
+    ks = [k for k in KINDS if k in set(d.kind)] + sorted(set(d.kind) - set(KINDS))
+    ax.legend(handles=[Patch(color=_KIND_COLOURS.get(k, 'tab:brown'), label=k or 'other') for k in ks], title='kind', fontsize=8,
+              loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.grid(axis='x', alpha=.3)
     _save(fig, fname)
 
 def plot_predictions(out, fname, path=None, device=None, n:int=8):
@@ -142,14 +281,14 @@ def plot_predictions(out, fname, path=None, device=None, n:int=8):
     best = d.experiment.iloc[int(np.argmax(d.valid_last))] if len(d) else None   # chosen on validation, like everything else
     models = [('teacher', cfg['teacher'], out/'teacher.pth')]
     for e in ['baseline', best]:
-        if e is None: continue
-        s = min(r['seed'] for r in runs if r['experiment']==e)
-        models.append((f'{e} (seed {s})', cfg['student'], out/'checkpoints'/f'{e}-seed{s}.pth'))
+        if e is None or not any(r['experiment']==e for r in runs): continue
+        r = min((r for r in runs if r['experiment']==e), key=lambda r: r['seed'])
+        models.append((f"{e} (seed {r['seed']})", cfg['student'], out/('tuned' if r.get('tuned') else '.')/'checkpoints'/f"{e}-seed{r['seed']}.pth"))
     missing = [str(ck) for *_,ck in models if not Path(ck).exists()]
     if missing: warnings.warn(f"predictions grid: no checkpoint {missing}; those rows are left out (rerun the run, or restore the file)")
     models = [m for m in models if Path(m[2]).exists()]
     if not models: return
-    fig,axs = plt.subplots(len(models), n, figsize=(1.6*n, 2.0*len(models)))
+    fig,axs = plt.subplots(len(models), n, figsize=(1.6*n, 2.0*len(models)), squeeze=False)
     img = dls[2].decode((xb,))[0]
     for row,(name,arch,ck) in enumerate(models):
         m = get_model(arch, n_out=len(vocab)); load_state(m, ck); m.to(dev).eval()
@@ -224,19 +363,20 @@ def write_report(out, # the suite run's folder
                  device=None, # where the predictions grid's models run
                  order=None, # experiment names in row order, as in `summarize`
                  reference=None, # a reference run's folder: also write `reproduction.md` against it
+                 kinds:dict|None=None, # experiment -> its kind (`KINDS`), for the figures' groups and colours
                 ) -> pd.DataFrame:
     "Write `summary.md`, `summary.csv`, the four figures and, given a `reference`, `reproduction.md` of the run in `out`; return the summary"
     import matplotlib; matplotlib.use('Agg')
     out = Path(out); figures = Path(figures or out/'figures'); figures.mkdir(parents=True, exist_ok=True)
-    df = summarize(out, order)
+    df = summarize(out, order, kinds)
     with atomic_path(out/'summary.md') as t: t.write_text(summary_markdown(df))
     with atomic_path(out/'summary.csv') as t: df.to_csv(t, index=False)
     if reference is None: (out/'reproduction.md').unlink(missing_ok=True)
     else:
         with atomic_path(out/'reproduction.md') as t: t.write_text(reproduction_markdown(reproduction(out, reference, order), str(reference)))
     if not (out/'runs').exists() or not any((out/'runs').glob('*.json')): return df
-    plot_train_loss(out, figures/'train_loss.png', order)
-    plot_valid_accuracy(out, figures/'valid_accuracy.png', order)
-    plot_test_accuracy(out, figures/'test_accuracy.png', order)
+    plot_train_loss(out, figures/'train_loss.png', order, kinds)
+    plot_valid_accuracy(out, figures/'valid_accuracy.png', order, kinds)
+    plot_test_accuracy(out, figures/'test_accuracy.png', order, kinds)
     plot_predictions(out, figures/'predictions.png', path=path, device=device)
     return df

@@ -41,9 +41,15 @@ def swap_table(s):
         out.append(lines[i]); i += 1
     return '\n'.join(out)
 def edit(nbp, f):
-    nb = json.loads(Path(nbp).read_text())
-    f(nb['cells'])
-    Path(nbp).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+    "Apply `f` to the cells of notebook `nbp`, under tools/nb.py's lock (others may be editing notebooks at the same time)"
+    import fcntl
+    with open('/tmp/fastkd-nb.lock', 'w') as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        try:
+            nb = json.loads(Path(nbp).read_text())
+            f(nb['cells'])
+            Path(nbp).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+        finally: fcntl.flock(lk, fcntl.LOCK_UN)
 def src(c): return ''.join(c['source'])
 def set_src(c, s): c['source'] = s.splitlines(keepends=True)
 def results_nb(cells):
