@@ -1,24 +1,29 @@
-"""Cost of one training batch of every distillation experiment of the suite, relative to logit KD; hand-written loops for some.
+"""Every method of the suite against a hand-written loop computing its term with the reference implementation's code, and its cost relative to logit KD.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_zoo.py [--warm 2] [--steps 5] [--reps 5] [--bs 128] [--out benchmarks/bench_zoo_cpu.txt]
+    nice -n 10 .venv/bin/python benchmarks/bench_zoo.py [--warm 2] [--steps 5] [--reps 5] [--bs 128] [--precision auto] [--out benchmarks/bench_zoo_cpu.txt]
 
-Teacher `resnet20` (channels-last, as the suite's trained teacher), student `resnet8` in `student_learner` (bf16 autocast +
-channels-last on the CPU), random uint8 32x32 images through the fastkd loader, a training set of `--n_train` samples (CRD's
-memory bank and negatives are sized by it; only `warm + steps` batches are drawn). Each case is one `fit(1)` with the
-callbacks of `EXPERIMENTS[name](teacher, student)` (groups `classic` and `zoo`, their settings), timed over `steps` training
-batches after `warm` ones, then cancelled. Hand-written cases: a plain PyTorch loop with the same models, loader, optimizer,
-precision, forward hooks and loss functions. After a warm-up round, cases run round-robin, `reps` rounds; a ratio is taken
-within a round (a change of load hits both sides alike) and its median over rounds is reported, with its range.
+Teacher `resnet20` (channels-last, as the suite's trained teacher), student `resnet8` in `student_learner`, random uint8
+32x32 images through the fastkd loader, a training set of `--n_train` samples (CRD's memory bank and negatives are sized by
+it; only `warm + steps` batches are drawn). Precision: bf16 autocast + channels-last (fastkd's CPU default) where the CPU
+runs bf16 natively, else fp32 + channels-last (`--precision auto`; without AVX-512 bf16/AMX, bf16 convolutions are emulated
+and ~10x slower than fp32), the same on both sides. Each fastkd case is one `fit(1)` with the callbacks of
+`EXPERIMENTS[name](teacher, student)` (groups `classic` and `zoo`, their settings), timed over `steps` training batches after
+`warm` ones, then cancelled. Each hand-written case is a plain PyTorch loop with the same models, loader, optimizer,
+precision and forward hooks on the same layers, its term computed by the reference implementation's code for the term and
+its trainable modules (`reference_terms.py`: mdistiller, RepDistiller, the authors' repositories), with the callback's
+settings. After a warm-up round, cases run round-robin, `reps` rounds; a ratio is taken within a round (a change of load
+hits both sides alike) and its median over rounds is reported, with its range.
 By default one torch thread and the process's CPU time: on a machine shared with other work, elapsed time measures the
 scheduler more than the step (`--threads 0 --clock wall` on an idle machine measures what a user waits).
 """
-import argparse, os, sys, time, statistics
-import torch, torch.nn.functional as F
+import argparse, contextlib, os, sys, time, statistics
+import torch, torch.nn as nn, torch.nn.functional as F
 import fastai
 from fastai.callback.core import Callback, CancelFitException
 from fastkd.all import *
 from fastkd.experiments import EXPERIMENTS, select_experiments
-from benchutil import synthetic_dls, machine
+from benchutil import synthetic_dls, machine, bench_precision, bench_student
+from reference_terms import references
 
 p = argparse.ArgumentParser()
 p.add_argument('--warm', type=int, default=2, help='untimed training batches at the start of each case')
@@ -30,6 +35,7 @@ p.add_argument('--only', nargs='+', default=['classic', 'zoo'], help='experiment
 p.add_argument('--no-hand', action='store_true', help='leave the hand-written loops out')
 p.add_argument('--threads', type=int, default=1, help='torch threads (0: torch\'s default)')
 p.add_argument('--clock', choices=['cpu', 'wall'], default='cpu', help="'cpu': the process's CPU time (robust to other load on the machine with 1 thread); 'wall': elapsed time")
+p.add_argument('--precision', choices=['auto', 'bf16', 'fp32'], default='auto', help="'auto': bf16 autocast + channels-last where the CPU runs bf16 natively, else fp32 + channels-last (both sides alike)")
 p.add_argument('--out', default=None, help='also write the output to this file')
 a = p.parse_args()
 assert a.warm >= 1 and a.steps >= 1, 'expected --warm >= 1 and --steps >= 1'
@@ -38,6 +44,8 @@ clock = time.process_time if a.clock == 'cpu' else time.perf_counter
 torch.manual_seed(0)
 cl = torch.channels_last
 dls = synthetic_dls(a.n_train//a.bs, a.bs)
+prec = bench_precision(a.precision)
+labels = dls.train.dataset.y.long()   # CRD's negatives: other classes
 teacher = resnet20().eval().to(memory_format=cl)
 
 class BatchTimer(Callback):
@@ -51,41 +59,37 @@ class BatchTimer(Callback):
             self.secs = (clock() - self.t0)/self.steps; raise CancelFitException()
 
 def fastkd_case(exp, warm, steps):
-    learn = student_learner(dls, 'resnet8'); cbs = EXPERIMENTS[exp](teacher, learn.model)
+    learn = bench_student(dls, 'resnet8', prec); cbs = EXPERIMENTS[exp](teacher, learn.model)
     tm = BatchTimer(warm, steps)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 0.05, cbs=cbs + [tm])
     return tm.secs
 
-POOLED = 'head.1'   # the suite's pooled feature for rkd and pkt
-def hand_terms():
-    "term name -> (hooked layer or None, loss(student logits, teacher logits, target, student feature, teacher feature)), the suite's settings"
-    hp = {e: EXPERIMENTS[e].hparams for e in ('logit', 'dkd', 'rkd', 'pkt')}
-    return {'CE only': (None, None),
-            'KD': (None, lambda o,t,y,fs,ft: hp['logit']['kd_weight']*kd_loss(o, t, hp['logit']['T'])),
-            'DKD': (None, lambda o,t,y,fs,ft: dkd_loss(o, t, y, hp['dkd']['alpha'], hp['dkd']['beta'], hp['dkd']['T'])),   # warm-up factor 1 in the first epoch (warmup=1)
-            'RKD': (POOLED, lambda o,t,y,fs,ft: hp['rkd']['rkd_weight']*rkd_loss(fs, ft)),
-            'PKT': (POOLED, lambda o,t,y,fs,ft: hp['pkt']['pkt_weight']*pkt_loss(fs, ft))}
-
-def hand_case(term, warm, steps):
-    "A plain loop: student fwd+bwd under bf16 autocast, teacher fwd under no_grad, CE + the term on fp32 logits/features, SGD step"
-    layer,fn = hand_terms()[term]
+def hand_case(exp, warm, steps):
+    """A plain loop: student fwd+bwd, teacher fwd under no_grad (bf16 autocast where `prec` is bf16), forward hooks on the
+    experiment's layers, CE + the experiment's term(s) computed by the reference code (`reference_terms.py`) on fp32
+    logits/features, its trainable modules optimized with the student, SGD step"""
     s = resnet8().to(memory_format=cl).train(); t_ = teacher.requires_grad_(False)
+    cbs = EXPERIMENTS[exp](teacher, s)
+    refs = [references(cb, s, t_, labels) for cb in cbs]
+    mods = nn.ModuleList([r.modules for r in refs if r.modules is not None]).train()
     so,to_,hs = {},{},[]
-    if layer:
-        hs = [dict(s.named_modules())[layer].register_forward_hook(lambda m,i,o: so.__setitem__('f', o)),
-              dict(t_.named_modules())[layer].register_forward_hook(lambda m,i,o: to_.__setitem__('f', o))]
-    opt = torch.optim.SGD(s.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    for m,store,names in ((s, so, {n for cb in cbs for n in cb.student_layers}), (t_, to_, {n for cb in cbs for n in cb.teacher_layers})):
+        hs += [m.get_submodule(n).register_forward_hook(lambda _m,i,o,n=n,d=store: d.__setitem__(n, o)) for n in names]
+    opt = torch.optim.SGD([*s.parameters(), *mods.parameters()], lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
     it = iter(dls.train)
     for i in range(warm + steps):
         if i == warm: t0 = clock()
         xb,yb = next(it)
         xb = xb.as_subclass(torch.Tensor).contiguous(memory_format=cl); yb = yb.as_subclass(torch.Tensor)
-        with torch.autocast('cpu', dtype=torch.bfloat16):
+        idx = torch.randint(0, len(labels), (len(yb),))   # stands in for the batch's sample indices (CRD)
+        with (torch.autocast('cpu', dtype=torch.bfloat16) if prec == 'bf16' else contextlib.nullcontext()):
             out = s(xb)
-            if fn:
+            if refs:
                 with torch.no_grad(): tout = t_(xb)
         out = out.float(); loss = F.cross_entropy(out, yb)
-        if fn: loss = loss + fn(out, tout.float(), yb, so.get('f', out).float(), to_.get('f', out).float())
+        for cb,r in zip(cbs, refs):
+            fs,ft = [so[n].float() for n in cb.student_layers],[to_[n].float() for n in cb.teacher_layers]
+            loss = loss + r.loss(out, tout.float(), yb, fs, ft, idx)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         so.clear(); to_.clear()
     el = (clock() - t0)/steps
@@ -99,10 +103,9 @@ names = {}
 for e in exps:
     cbs = EXPERIMENTS[e](teacher, resnet8())
     names[e] = f"{e}: {' + '.join(type(c).__name__ for c in cbs) or 'no callback'}"
-cases = {names[e]: (lambda w,n,e=e: fastkd_case(e, w, n)) for e in exps}
+cases = {('fastkd', e): (lambda w,n,e=e: fastkd_case(e, w, n)) for e in exps}
 if not a.no_hand:
-    for k in hand_terms(): cases[f'hand-written loop: CE{"" if k == "CE only" else " + " + k}'] = lambda w,n,k=k: hand_case(k, w, n)
-HAND = {'KD': 'logit', 'DKD': 'dkd', 'RKD': 'rkd', 'PKT': 'pkt', 'CE only': 'baseline'}
+    for e in exps: cases[('hand', e)] = lambda w,n,e=e: hand_case(e, w, n)
 
 secs = {k: [] for k in cases}
 t_all = time.perf_counter()
@@ -111,23 +114,30 @@ print(f'warm-up round done, {time.perf_counter() - t_all:.0f} s', file=sys.stder
 for r in range(a.reps):
     for k,f in cases.items(): secs[k].append(f(a.warm, a.steps))
     print(f'round {r+1}/{a.reps} done, {time.perf_counter() - t_all:.0f} s', file=sys.stderr, flush=True)
-ref = names['logit']
-ratio = {k: [x/y for x,y in zip(v, secs[ref])] for k,v in secs.items()}   # within each round
 med = lambda v: statistics.median(v)
+def rel(k, base):
+    "Medians over rounds of ratios taken within each round"
+    v = [x/y for x,y in zip(secs[k], secs[base])]
+    return med(v),min(v),max(v)
 
-nice = os.nice(0)
-lines = [f'machine: {machine()}; torch {torch.__version__}, fastai {fastai.__version__}; bs {a.bs}, {a.warm} warm-up + {a.steps} timed batches '
-         f'per case, {a.reps} rounds after a warm-up round, {a.clock} time; '
-         f'{time.perf_counter() - t_all:.0f} s wall, {time.process_time():.0f} s CPU in all',
-         'command: ' + (f'nice -n {nice} ' if nice else '') + '.venv/bin/python ' + ' '.join(sys.argv),
-         '', f'| method | ratio to logit KD (median) | range over rounds | {a.clock} ms per batch (median) |', '|---|---|---|---|']
-for k in cases: lines.append(f'| {k} | {med(ratio[k]):.2f} | {min(ratio[k]):.2f}–{max(ratio[k]):.2f} | {1000*med(secs[k]):.0f} |')
-if not a.no_hand:
-    lines += ['', '| method | fastkd / hand-written loop (median) |', '|---|---|']
-    for h,e in HAND.items():
-        if e in names:
-            k = f'hand-written loop: CE{"" if h == "CE only" else " + " + h}'
-            lines.append(f'| {names[e]} | {med([x/y for x,y in zip(secs[names[e]], secs[k])]):.2f} |')
+nice,load = os.nice(0),os.getloadavg()
+lines = [f'machine: {machine()}; torch {torch.__version__}, fastai {fastai.__version__}; {prec} (' +
+         ('bf16 autocast + channels-last' if prec == 'bf16' else 'fp32 + channels-last: this CPU has no native bf16') +
+         f'); bs {a.bs}, {a.warm} warm-up + {a.steps} timed batches per case, {a.reps} rounds after a warm-up round, {a.clock} time; '
+         f'{time.perf_counter() - t_all:.0f} s wall, {time.process_time():.0f} s CPU in all; load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}',
+         'command: ' + (f'nice -n {nice} ' if nice else '') + '.venv/bin/python ' + ' '.join(sys.argv), '']
+if a.no_hand:
+    lines += [f'| experiment | fastkd, relative to logit KD (median) | range over rounds | {a.clock} ms per batch (median) |', '|---|---|---|---|']
+    for e in exps:
+        m,lo,hi = rel(('fastkd', e), ('fastkd', 'logit'))
+        lines.append(f'| {names[e]} | {m:.2f} | {lo:.2f}–{hi:.2f} | {1000*med(secs[("fastkd", e)]):.0f} |')
+else:
+    lines += [f'| experiment | fastkd / hand-written loop (median) | range over rounds | fastkd, relative to logit KD | hand-written, relative to hand-written KD | fastkd {a.clock} ms per batch | hand-written {a.clock} ms per batch |',
+              '|---|---|---|---|---|---|---|']
+    for e in exps:
+        m,lo,hi = rel(('fastkd', e), ('hand', e))
+        lines.append(f'| {names[e]} | {m:.2f} | {lo:.2f}–{hi:.2f} | {rel(("fastkd", e), ("fastkd", "logit"))[0]:.2f} | {rel(("hand", e), ("hand", "logit"))[0]:.2f} | '
+                     f'{1000*med(secs[("fastkd", e)]):.0f} | {1000*med(secs[("hand", e)]):.0f} |')
 text = '\n'.join(lines) + '\n'
 print(text, end='')
 if a.out:

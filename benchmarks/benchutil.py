@@ -18,3 +18,27 @@ def machine() -> str:
     if os.path.exists('/proc/cpuinfo'):
         cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '')
     return f'{os.cpu_count()}-core {platform.machine()} CPU ({cpu or platform.processor()}), {torch.get_num_threads()} threads'
+
+def native_bf16() -> bool:
+    "Whether oneDNN runs bf16 natively on this CPU (AVX-512 bf16 / AMX); without it bf16 convolutions are emulated, ~10x slower than fp32"
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception: return False
+
+def bench_precision(choice:str='auto') -> str:
+    "'bf16' (autocast + channels-last, fastkd's CPU default) where the CPU has native bf16, else 'fp32' (channels-last); or `choice` itself"
+    return choice if choice != 'auto' else ('bf16' if native_bf16() else 'fp32')
+
+from fastai.callback.core import Callback
+class ChannelsLast(Callback):
+    "fp32 training in channels-last: `CPUMixedPrecision`'s memory format without its autocast"
+    order = 10
+    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if getattr(x, 'ndim', 0) == 4 else x for x in self.xb)
+
+def bench_student(dls, arch:str='resnet8', precision:str='bf16'):
+    "fastkd's `student_learner`: bf16 autocast + channels-last (its CPU default), or fp32 + channels-last"
+    from fastkd.learner import student_learner
+    if precision == 'bf16': return student_learner(dls, arch)
+    learn = student_learner(dls, arch, amp=False); learn.add_cb(ChannelsLast())
+    return learn

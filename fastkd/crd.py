@@ -32,6 +32,17 @@ class CRDEmbed(nn.Module):
         super().__init__(); self.linear = nn.Linear(dim_in, feat_dim)
     def forward(self, x): return F.normalize(self.linear(x.flatten(1)), dim=1)
 
+class _SampledDots(torch.autograd.Function):
+    "`(v @ bank.T).gather(1, idx)`, its gradient for `v` as a weighted sum of the `N·(K+1)` sampled rows (`embedding_bag`) instead of an `N×n` scatter and a second product with the whole bank"
+    @staticmethod
+    def forward(ctx, v, bank, idx):
+        ctx.save_for_backward(bank, idx)
+        return (v @ bank.T).gather(1, idx)
+    @staticmethod
+    def backward(ctx, g):
+        bank,idx = ctx.saved_tensors
+        return F.embedding_bag(idx, bank, per_sample_weights=g.contiguous().to(bank.dtype), mode='sum').to(g.dtype),None,None
+
 class ContrastMemory(nn.Module):
     "CRD's memory: a student and a teacher bank of one unit embedding per training sample, the NCE scores against them, their momentum update"
     full_matmul = None   # scores from one product with the whole bank (True), by gathering rows (False), or by size (None)
@@ -75,7 +86,8 @@ class ContrastMemory(nn.Module):
     def _dots(self, bank, v, idx):
         "`v[i] · bank[idx[i,j]]`, `(N, K+1)`"
         full = self.full_matmul if self.full_matmul is not None else bank.shape[0] <= 16*idx.shape[1]
-        if full: return (v @ bank.T).gather(1, idx)                                   # small bank: one matmul beats copying N·(K+1) rows
+        if full:   # small bank: one matmul beats copying N·(K+1) rows
+            return _SampledDots.apply(v, bank, idx) if v.device.type == 'cpu' else (v @ bank.T).gather(1, idx)
         return torch.bmm(bank[idx], v[:,:,None])[...,0]
 
     def scores(self, v_s:Tensor, # the student's embeddings (N, feat_dim)

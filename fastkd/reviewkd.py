@@ -70,13 +70,14 @@ class ReviewKDCB(DistillCallback):
                  teacher_layers, # ...teacher layer names
                  weight:float=1., # weight of the term (mdistiller's default; the authors use 0.6 to 8)
                  warmup:float=20, # epochs over which the term's factor grows linearly to 1 (0: none)
-                 mid_channel:int|None=None # width of the review path; None: min(512, channels of the deepest student feature)
+                 mid_channel:int|None=None, # width of the review path; None: min(512, channels of the deepest student feature)
+                 fusion_amp:bool=True # run the fusion modules under the training's autocast (bf16/fp16), as the references do inside the student's forward; False: in fp32, with the loss
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight)
         check_number('warmup', warmup)
         if mid_channel is not None and (not isinstance(mid_channel, int) or isinstance(mid_channel, bool) or mid_channel < 1):
             raise ValueError(f"mid_channel={mid_channel!r}; expected None or an int >= 1")
-        self.warmup,self.mid_channel = warmup,mid_channel
+        self.warmup,self.mid_channel,self.fusion_amp,self._amp = warmup,mid_channel,fusion_amp,None
     def setup(self, s_shapes, t_shapes):
         for names,shapes,who in ((self.student_layers, s_shapes, 'student_layers'), (self.teacher_layers, t_shapes, 'teacher_layers')):
             for i in range(len(shapes)-1):
@@ -90,5 +91,14 @@ class ReviewKDCB(DistillCallback):
     def warmup_factor(self) -> float:
         "`min((epoch+1)/warmup, 1)`: mdistiller's factor with fastai's 0-based epochs"
         return min((self.epoch+1)/self.warmup, 1.) if self.warmup else 1.
+    def after_pred(self):
+        "Note the autocast the student's forward ran under (the loss terms run with it off)"
+        super().after_pred()
+        p = next(self.learn.model.parameters(), None)
+        dev = p.device.type if p is not None else 'cpu'
+        self._amp = (dev, torch.get_autocast_dtype(dev)) if self.fusion_amp and torch.is_autocast_enabled(dev) else None
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
-        return self.warmup_factor()*hcl_loss(self.extras(s_feats), t_feats)
+        if self._amp is None: fused = self.extras(s_feats)
+        else:   # the fusion's convolutions in the forward's precision; HCL in fp32 on the fused maps
+            with torch.autocast(self._amp[0], dtype=self._amp[1]): fused = [f.float() for f in self.extras(s_feats)]
+        return self.warmup_factor()*hcl_loss(fused, t_feats)
