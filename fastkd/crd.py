@@ -188,7 +188,8 @@ class CRDCB(DistillCallback):
                  nce_t:float=0.07, # temperature of the scores
                  nce_m:float=0.5, # momentum of the memory update
                  weight:float=0.8, # weight of the term (the reference's `-b 0.8`)
-                 negatives:str='class' # 'class': drawn from the other classes' samples, as the reference's training; 'uniform': from all samples
+                 negatives:str='class', # 'class': drawn from the other classes' samples, as the reference's training; 'uniform': from all samples
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
         for k,v in (('student_layer', student_layer), ('teacher_layer', teacher_layer)):
             if not isinstance(v, str): raise TypeError(f"{k}={v!r}; expected one layer name (a str)")
@@ -197,7 +198,7 @@ class CRDCB(DistillCallback):
         check_number('nce_t', nce_t, positive=True); check_number('nce_m', nce_m)
         if nce_m >= 1: raise ValueError(f"nce_m={nce_m!r}; expected a momentum in [0, 1)")
         if negatives not in ('class', 'uniform'): raise ValueError(f"negatives={negatives!r}; expected 'class' or 'uniform'")
-        super().__init__(teacher, [student_layer], [teacher_layer], weight)
+        super().__init__(teacher, [student_layer], [teacher_layer], weight, teacher_tfm=teacher_tfm)
         store_attr('feat_dim,nce_k,nce_t,nce_m,negatives')
         self.indices,self.sample_idx,self._update = BatchIndices(),None,None
 

@@ -602,7 +602,7 @@ class DistillCallback(Callback):
             self.runner.size = s_out[2:]   # dense logits at another resolution (a teacher fed its own size): resized to the student's
             self._warn_once('size', f"{type(self).__name__}: the teacher's dense logits are {t_out[2:]} per class and the student's {s_out[2:]}; fastkd resizes the teacher's to the student's (bilinear)")
         elif self.uses_logits and s_out[1:] != t_out[1:]:
-            raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes (and positions) for {type(self).__name__}")
+            raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes{' and positions' if len(s_out) > 2 else ''} for {type(self).__name__}")
         if self.uses_logits and len(s_out) > 1: self._match_classes(s_out[1])
         self._check_input(xs)
         s_sh,t_sh = [s_sh[n] for n in self.student_layers],[t_sh[n] for n in self.teacher_layers]

@@ -58,9 +58,10 @@ class VIDCB(DistillCallback):
                  teacher_layers, # ...teacher layer names
                  weight:float=1., # weight of the term (RepDistiller's `-b 1`)
                  init_pred_var:float=5., # initial variance σ² of every teacher channel
-                 eps:float=1e-5 # floor added to the variances
+                 eps:float=1e-5, # floor added to the variances
+                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
                 ):
-        super().__init__(teacher, student_layers, teacher_layers, weight)
+        super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         _check_var(init_pred_var, eps)
         self.init_pred_var,self.eps = init_pred_var,eps
     def setup(self, s_shapes, t_shapes):
