@@ -1,6 +1,6 @@
 """The `gpu` preset's recipes leave the `cpu` preset alone: the committed reference (results/cpu) still counts as done, run for run,
 so `make experiments` and `fastkd run --preset cpu --out results` retrain nothing that they did not retrain before."""
-import json
+import json, os
 import pytest
 from conftest import ROOT
 from fastkd import experiments as E
@@ -67,6 +67,8 @@ def test_committed_checkpoints_give_their_records_test_accuracy(real_data):
     from fastkd.core import load_state
     recs = _committed_records()
     if not recs: pytest.skip('no committed results/cpu/runs')
+    if not os.environ.get('FASTKD_RECHECK_ALL'):   # CI and `make test`: one checkpoint; on a CPU without native bf16 each takes minutes
+        recs = [r for r in recs if r[0].stem == 'logit-seed0'] or recs[:1]   # FASTKD_RECHECK_ALL=1: every committed checkpoint
     dls = cifar10_dls(real_data, bs=256, device='cpu')
     off = {}
     for p,r,ck in recs:
