@@ -13,6 +13,34 @@ from .distill import DistillCallback, check_number
 __all__ = ['ABF', 'ReviewFusion', 'ReviewKDCB']
 
 # %% ../nbs/20_reviewkd.ipynb #c32a4e99
+class _Mix(torch.autograd.Function):
+    "`x*z[:,:1] + y*z[:,1:]` with one full-size result in the forward and two or three in the backward (autograd's graph of the same expression makes three and four)"
+    @staticmethod
+    def forward(ctx, x, y, z):
+        ctx.save_for_backward(x, y, z)
+        out = x*z[:,:1]
+        return out.addcmul_(y, z[:,1:])
+    @staticmethod
+    def backward(ctx, g):
+        x,y,z = ctx.saved_tensors
+        gx = g*z[:,:1] if ctx.needs_input_grad[0] else None
+        gy = g*z[:,1:] if ctx.needs_input_grad[1] else None
+        gz = None
+        if ctx.needs_input_grad[2]:
+            cl = torch.channels_last
+            if g.ndim == 4 and not g.is_contiguous() and all(t.is_contiguous(memory_format=cl) for t in (g, x, y)):
+                # channels innermost: Σ_c as a batched dot product, no full-size product
+                gz = torch.stack([torch.einsum('nchw,nchw->nhw', g, x), torch.einsum('nchw,nchw->nhw', g, y)], 1)
+            else:
+                t = g*x; a = t.sum(1, keepdim=True)
+                torch.mul(g, y, out=t); gz = torch.cat([a, t.sum(1, keepdim=True)], 1)   # one buffer for both products
+        return gx,gy,gz
+
+def _mix(x, y, z):
+    "The ABF's attention mix `x*z[:,:1] + y*z[:,1:]` (z: (N,2,H,W)); the plain expression where dtypes differ (autocast) or under `torch.compile`"
+    if x.dtype == y.dtype == z.dtype and not torch.compiler.is_compiling(): return _Mix.apply(x, y, z)
+    return x*z[:,:1] + y*z[:,1:]
+
 class ABF(nn.Module):
     "ReviewKD's attention-based fusion: a student feature, fused with the review of the deeper stages, mapped to a teacher feature's channels and size"
     def __init__(self, in_channel:int, # the student feature's channels
@@ -34,9 +62,12 @@ class ABF(nn.Module):
         x = self.conv1(x)
         if self.att_conv is not None:
             if y is None: raise ValueError("ABF(fuse=True) needs the residual `y` of the deeper stage")
-            y = F.interpolate(y, x.shape[-2:], mode='nearest')
-            z = self.att_conv(torch.cat([x, y], dim=1))
-            x = x*z[:,:1] + y*z[:,1:]
+            # the 1×1 conv of cat([x, upsampled y]) as the sum of its halves (no concatenated copy); a 1×1 conv commutes with
+            # nearest resizing, so y's half runs at y's own size and its 2-channel result is resized
+            conv,m,hw = self.att_conv[0],x.shape[1],x.shape[-2:]
+            zy = F.conv2d(y, conv.weight[:, m:], conv.bias)
+            z = self.att_conv[1](F.conv2d(x, conv.weight[:, :m]) + F.interpolate(zy, hw, mode='nearest'))
+            x = _mix(x, F.interpolate(y, hw, mode='nearest'), z)
         if out_hw is not None and tuple(x.shape[-2:]) != tuple(out_hw): x = F.interpolate(x, tuple(out_hw), mode='nearest')
         return self.conv2(x),x
 
