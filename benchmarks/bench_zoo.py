@@ -21,7 +21,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import fastai
 from fastai.callback.core import Callback, CancelFitException
 from fastkd.all import *
-from fastkd.experiments import EXPERIMENTS, select_experiments
+from fastkd.experiments import EXPERIMENTS, select_experiments, add_experiment
 from benchutil import synthetic_dls, machine, bench_precision, bench_student
 from reference_terms import references
 
@@ -36,6 +36,7 @@ p.add_argument('--no-hand', action='store_true', help='leave the hand-written lo
 p.add_argument('--threads', type=int, default=1, help='torch threads (0: torch\'s default)')
 p.add_argument('--clock', choices=['cpu', 'wall'], default='cpu', help="'cpu': the process's CPU time (robust to other load on the machine with 1 thread); 'wall': elapsed time")
 p.add_argument('--precision', choices=['auto', 'bf16', 'fp32'], default='auto', help="'auto': bf16 autocast + channels-last where the CPU runs bf16 natively, else fp32 + channels-last (both sides alike)")
+p.add_argument('--variants', action='store_true', help="also time `reviewkd_fusion_amp`: ReviewKD with `fusion_amp=True` (the fusion modules under the training's autocast, as the references run them)")
 p.add_argument('--out', default=None, help='also write the output to this file')
 a = p.parse_args()
 assert a.warm >= 1 and a.steps >= 1, 'expected --warm >= 1 and --steps >= 1'
@@ -99,6 +100,13 @@ def hand_case(exp, warm, steps):
 
 exps = select_experiments(a.only)
 if 'logit' not in exps: exps.insert(1, 'logit')
+if a.variants:   # not a suite experiment: registered here only, with reviewkd's settings
+    from fastkd.reviewkd import ReviewKDCB
+    from fastkd.layers import stage_names
+    r = EXPERIMENTS['reviewkd']
+    add_experiment('reviewkd_fusion_amp', 'reviewkd, fusion_amp=True', lambda t,s,review_weight,warmup: [ReviewKDCB(
+        t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup, fusion_amp=True)], r.hparams, r.source, (), r.kind)
+    exps.append('reviewkd_fusion_amp')
 names = {}
 for e in exps:
     cbs = EXPERIMENTS[e](teacher, resnet8())
@@ -125,7 +133,8 @@ lines = [f'machine: {machine()}; torch {torch.__version__}, fastai {fastai.__ver
          ('bf16 autocast + channels-last' if prec == 'bf16' else 'fp32 + channels-last: this CPU has no native bf16') +
          f'); bs {a.bs}, {a.warm} warm-up + {a.steps} timed batches per case, {a.reps} rounds after a warm-up round, {a.clock} time; '
          f'{time.perf_counter() - t_all:.0f} s wall, {time.process_time():.0f} s CPU in all; load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}',
-         'command: ' + (f'nice -n {nice} ' if nice else '') + '.venv/bin/python ' + ' '.join(sys.argv), '']
+         'command: ' + (f'nice -n {nice} ' if nice else '') + ''.join(f'{k}={os.environ[k]} ' for k in sorted(os.environ) if k.startswith('MALLOC_')) +
+         '.venv/bin/python ' + ' '.join(sys.argv), '']
 if a.no_hand:
     lines += [f'| experiment | fastkd, relative to logit KD (median) | range over rounds | {a.clock} ms per batch (median) |', '|---|---|---|---|']
     for e in exps:
