@@ -316,9 +316,29 @@ def sp_loss(fs:Tensor, # student feature (N, ...), flattened per sample
     return (gt - gs).pow(2).sum() / len(s)**2
 
 # %% ../nbs/04_losses.ipynb #05e35989
+class _SGrams(torch.autograd.Function):
+    "`(s @ s.T, s @ t.T)` for `s` (N,C,L) and a constant `t` (N,C',L), with one backward pass over `s` and `t`"
+    @staticmethod
+    def forward(ctx, s, t):
+        ctx.save_for_backward(s, t)
+        return torch.bmm(s, s.transpose(1, 2)),torch.bmm(s, t.transpose(1, 2))
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_ss, g_st):
+        # d/ds Σ g_ss⊙(s sᵀ) + g_st⊙(s tᵀ) = (g_ss + g_ssᵀ) s + g_st t: two products, not autograd's three. Where `s` is the
+        # flattened view of a channels-last map (stride 1 along C), the product is taken transposed, (sᵀ sym + tᵀ g_stᵀ)ᵀ,
+        # so that it is written in the map's own layout
+        s,t = ctx.saved_tensors
+        sym,g_st = (g_ss + g_ss.transpose(1, 2)).to(s.dtype),g_st.to(s.dtype)   # under autocast the products were bf16: the gradient is taken in s's dtype
+        if s.stride(1) == 1 and s.shape[1] > 1:
+            return torch.baddbmm(torch.bmm(s.transpose(1, 2), sym), t.transpose(1, 2), g_st.transpose(1, 2)).transpose(1, 2),None
+        return torch.baddbmm(torch.bmm(sym, s), g_st, t),None
+
 def _grams(s:Tensor, t:Tensor) -> tuple:
     "`(G_ss, G_st, G_tt)`: Gram matrices `a @ b.T` of the channel rows of `s` (N,C,L) and `t` (N,C',L); `G_tt` without gradient"
-    g_ss,g_st = torch.bmm(s, s.transpose(1, 2)),torch.bmm(s, t.transpose(1, 2))
+    t = t.detach()
+    if s.requires_grad and torch.is_grad_enabled() and s.dtype == t.dtype: g_ss,g_st = _SGrams.apply(s, t)
+    else: g_ss,g_st = torch.bmm(s, s.transpose(1, 2)),torch.bmm(s, t.transpose(1, 2))
     with torch.no_grad(): g_tt = torch.bmm(t, t.transpose(1, 2))
     return g_ss,g_st,g_tt
 
