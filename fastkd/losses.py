@@ -337,7 +337,7 @@ class _SGrams(torch.autograd.Function):
 def _grams(s:Tensor, t:Tensor) -> tuple:
     "`(G_ss, G_st, G_tt)`: Gram matrices `a @ b.T` of the channel rows of `s` (N,C,L) and `t` (N,C',L); `G_tt` without gradient"
     t = t.detach()
-    if s.requires_grad and torch.is_grad_enabled() and s.dtype == t.dtype: g_ss,g_st = _SGrams.apply(s, t)
+    if s.requires_grad and torch.is_grad_enabled() and s.dtype == t.dtype and not torch.compiler.is_compiling(): g_ss,g_st = _SGrams.apply(s, t)
     else: g_ss,g_st = torch.bmm(s, s.transpose(1, 2)),torch.bmm(s, t.transpose(1, 2))
     with torch.no_grad(): g_tt = torch.bmm(t, t.transpose(1, 2))
     return g_ss,g_st,g_tt
