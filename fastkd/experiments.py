@@ -37,8 +37,9 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
 # %% auto #0
 __all__ = ['PRESETS', 'EXPERIMENTS', 'RECIPES', 'TUNE_FACTORS', 'TUNING', 'TUNE_SEED', 'StepSchedule', 'CEWeight', 'Experiment',
            'experiment_groups', 'add_experiment', 'select_experiments', 'list_experiments', 'experiment_hparams',
-           'get_teacher', 'run_student', 'DataDownloadError', 'experiment_kinds', 'load_runs', 'run_suite',
-           'tuning_knobs', 'tuning_candidates', 'tuning_table', 'write_tuning_csv', 'tune_suite', 'fastkd_cli']
+           'get_teacher', 'run_student', 'DataDownloadError', 'experiment_kinds', 'experiment_descriptions',
+           'load_runs', 'run_suite', 'tuning_knobs', 'tuning_candidates', 'tuning_table', 'write_tuning_csv',
+           'tune_suite', 'fastkd_cli']
 
 # %% ../nbs/11_experiments.ipynb #9dad8642
 PRESETS = {
@@ -185,7 +186,7 @@ add_experiment('dkd', 'decoupled KD (T=4)',
 add_experiment('dist', 'DIST: inter- and intra-class correlation (T=4)',
                lambda t,s,beta,gamma,T,dist_weight: [DISTCB(t, beta=beta, gamma=gamma, T=T, weight=dist_weight)],
                dict(beta=1., gamma=1., T=4., dist_weight=1.), 'Huang et al. 2022 (beta = gamma = 1, weight 1); T=4 as the suite\'s KD', ('zoo',), kind='logit')
-add_experiment('standardized', 'logit KD on standardized logits (T=2, weight 9)',
+add_experiment('standardized', 'logit KD on standardized logits (T=2)',
                lambda t,s,T,kd_weight: [LogitDistillCB(t, T=T, weight=kd_weight, standardize=True)],
                dict(T=2., kd_weight=9.), "Sun et al. 2024, the authors' KD setting (base temperature 2, KD weight 9)", ('zoo',), kind='logit')
 add_experiment('rkd', 'relational KD: distances and angles of pooled features',
@@ -213,7 +214,7 @@ add_experiment('reviewkd', 'knowledge review, stages 1-3 and the pooled feature'
                lambda t,s,review_weight,warmup: [ReviewKDCB(t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup)],
                dict(review_weight=1., warmup=1), "Chen et al. 2021; mdistiller's CIFAR config (weight 1, warm-up 20 of 240 epochs, here 1 of 8)", ('zoo',), kind='feature')
 
-add_experiment('nkd', 'normalized KD (T=3, gamma 3.5)',
+add_experiment('nkd', 'normalized KD (T=3)',
                lambda t,s,T,gamma,nkd_weight: [NKDCB(t, T=T, gamma=gamma, weight=nkd_weight)],
                dict(T=3., gamma=3.5, nkd_weight=1.), "Yang et al. 2023; the authors' CIFAR-100 config (T 3, gamma 3.5, weight 1)", ('zoo',), kind='logit')
 _PRE_RELU = lambda m: [f'layer{i}.{len(getattr(m, f"layer{i}"))-1}.conv2.1' for i in (1,2,3)]   # each stage's last BatchNorm (before the shortcut's sum and the ReLU)
@@ -479,6 +480,10 @@ def experiment_kinds() -> dict:
     "Experiment name -> its kind (logit, feature, relational, contrastive, logit + feature), for the report's figures"
     return {n:e.kind for n,e in EXPERIMENTS.items()}
 
+def experiment_descriptions() -> dict:
+    "Experiment name -> its description as registered now, for the summary (a record carries the one of its time)"
+    return {n:e.description for n,e in EXPERIMENTS.items()}
+
 def load_runs(out:Path) -> list:
     "All finished run records under `out/runs`"
     return [json.loads(p.read_text()) for p in sorted((Path(out)/'runs').glob('*.json'))]
@@ -523,9 +528,9 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
                 continue
             run_student(exp, seed, teacher, path, cfg, out, device=device, verbose=verbose, preset=preset)
     order = list(EXPERIMENTS)
-    df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref, kinds=experiment_kinds()) if _main() else None
+    df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref, kinds=experiment_kinds(), descriptions=experiment_descriptions()) if _main() else None
     distrib_barrier()
-    if df is None: return summarize(out, order)
+    if df is None: return summarize(out, order, experiment_kinds(), experiment_descriptions())
     if verbose:
         print(f"\nSummary ({out/'summary.md'}):\n\n{summary_markdown(df)}", flush=True)
         if ref is not None: print(f"Reproduction of the reference {ref} ({out/'reproduction.md'}):\n\n{(out/'reproduction.md').read_text()}", flush=True)

@@ -87,16 +87,17 @@ def _source(e, tuned:bool, tun:dict) -> str:
 def summarize(out, # a suite run's folder: `teacher.json`, `runs/*.json`; `tuning.csv` and `tuned/runs/*.json` if tuned
               order=None, # experiment names in row order (default: the baseline, then the others by name)
               kinds:dict|None=None, # experiment -> what it transfers (`KINDS`), for the figures' groups
+              descriptions:dict|None=None, # experiment -> its one-line description (default: the one its records carry)
              ) -> pd.DataFrame:
     "Per experiment: settings and their source, test accuracy over seeds, the paired gain over the baseline with its 95% interval, validation accuracy, time"
-    teacher,runs = _load(out); tun = _tuning(out); kinds = kinds or {}
+    teacher,runs = _load(out); tun = _tuning(out); kinds,descriptions = kinds or {},descriptions or {}
     rows = []
     if teacher: rows.append(dict(experiment='teacher', description=TEACHER_DESCRIPTION, kind='', arch=teacher['arch'], settings='', source='',
                                  n_seeds=1, test_acc=teacher['test_acc'], test_std=0., valid_best=teacher['valid_acc_best'],
                                  valid_last=teacher['valid_acc_last'], s_per_epoch=teacher['time_per_epoch'], params=teacher['params']))
     for e in _order(runs, order):
         rs = [r for r in runs if r['experiment']==e]; ta = np.array([r['test_acc'] for r in rs])
-        rows.append(dict(experiment=e, description=rs[0].get('description', ''), kind=kinds.get(e, ''), arch=rs[0]['preset']['student'],
+        rows.append(dict(experiment=e, description=descriptions.get(e, rs[0].get('description', '')), kind=kinds.get(e, ''), arch=rs[0]['preset']['student'],
                          settings=_row_settings(e, rs[0], tun), source=_source(e, bool(rs[0].get('tuned')), tun), n_seeds=len(rs),
                          test_acc=ta.mean(), test_std=ta.std(ddof=1) if len(ta) > 1 else 0.,
                          valid_best=np.mean([r['valid_acc_best'] for r in rs]), valid_last=np.mean([r['valid_acc_last'] for r in rs]),
@@ -364,11 +365,12 @@ def write_report(out, # the suite run's folder
                  order=None, # experiment names in row order, as in `summarize`
                  reference=None, # a reference run's folder: also write `reproduction.md` against it
                  kinds:dict|None=None, # experiment -> its kind (`KINDS`), for the figures' groups and colours
+                 descriptions:dict|None=None, # experiment -> its description for the summary, as in `summarize`
                 ) -> pd.DataFrame:
     "Write `summary.md`, `summary.csv`, the four figures and, given a `reference`, `reproduction.md` of the run in `out`; return the summary"
     import matplotlib; matplotlib.use('Agg')
     out = Path(out); figures = Path(figures or out/'figures'); figures.mkdir(parents=True, exist_ok=True)
-    df = summarize(out, order, kinds)
+    df = summarize(out, order, kinds, descriptions)
     with atomic_path(out/'summary.md') as t: t.write_text(summary_markdown(df))
     with atomic_path(out/'summary.csv') as t: df.to_csv(t, index=False)
     if reference is None: (out/'reproduction.md').unlink(missing_ok=True)
