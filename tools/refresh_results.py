@@ -27,8 +27,8 @@ def tuning_effect():
     from fastkd.report import paired_interval
     out = []
     for e in tuned:
-        ref = {json.loads(p.read_text())['seed']: json.loads(p.read_text())['test_acc'] for p in (res/'runs').glob(f'{e}-seed*.json')}
-        new = {json.loads(p.read_text())['seed']: json.loads(p.read_text())['test_acc'] for p in (res/'tuned'/'runs').glob(f'{e}-seed*.json')}
+        ref,new = ({r['seed']: r['test_acc'] for r in map(json.loads, (p.read_text() for p in (d/'runs').glob(f'{e}-seed*.json')))}
+                   for d in (res, res/'tuned'))
         seeds = sorted(ref.keys() & new.keys())
         if len(seeds) < 2: continue
         m,lo,hi = paired_interval([100*(new[s] - ref[s]) for s in seeds])
