@@ -36,7 +36,7 @@ p.add_argument('--no-hand', action='store_true', help='leave the hand-written lo
 p.add_argument('--threads', type=int, default=1, help='torch threads (0: torch\'s default)')
 p.add_argument('--clock', choices=['cpu', 'wall'], default='cpu', help="'cpu': the process's CPU time (robust to other load on the machine with 1 thread); 'wall': elapsed time")
 p.add_argument('--precision', choices=['auto', 'bf16', 'fp32'], default='auto', help="'auto': bf16 autocast + channels-last where the CPU runs bf16 natively, else fp32 + channels-last (both sides alike)")
-p.add_argument('--variants', action='store_true', help="also time `reviewkd_fusion_amp`: ReviewKD with `fusion_amp=True` (the fusion modules under the training's autocast, as the references run them)")
+p.add_argument('--variants', action='store_true', help="also time, where their base experiment is selected, `reviewkd_fusion_amp`: ReviewKD with `fusion_amp=True` (the fusion modules under the training's autocast, as the references run them), and `crd_bf16_scores`: CRD with `score_dtype=torch.bfloat16` (the hand-written side keeps the reference's fp32)")
 p.add_argument('--out', default=None, help='also write the output to this file')
 a = p.parse_args()
 assert a.warm >= 1 and a.steps >= 1, 'expected --warm >= 1 and --steps >= 1'
@@ -100,13 +100,20 @@ def hand_case(exp, warm, steps):
 
 exps = select_experiments(a.only)
 if 'logit' not in exps: exps.insert(1, 'logit')
-if a.variants:   # not a suite experiment: registered here only, with reviewkd's settings
+if a.variants:   # not suite experiments: registered here only, with their base experiment's settings, for the base experiments selected
     from fastkd.reviewkd import ReviewKDCB
+    from fastkd.crd import CRDCB
     from fastkd.layers import stage_names
-    r = EXPERIMENTS['reviewkd']
-    add_experiment('reviewkd_fusion_amp', 'reviewkd, fusion_amp=True', lambda t,s,review_weight,warmup: [ReviewKDCB(
-        t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup, fusion_amp=True)], r.hparams, r.source, (), r.kind)
-    exps.append('reviewkd_fusion_amp')
+    if 'reviewkd' in exps:
+        r = EXPERIMENTS['reviewkd']
+        add_experiment('reviewkd_fusion_amp', 'reviewkd, fusion_amp=True', lambda t,s,review_weight,warmup: [ReviewKDCB(
+            t, stage_names(s)+['head.0'], stage_names(t)+['head.0'], weight=review_weight, warmup=warmup, fusion_amp=True)], r.hparams, r.source, (), r.kind)
+        exps.append('reviewkd_fusion_amp')
+    if 'crd' in exps:
+        r = EXPERIMENTS['crd']
+        add_experiment('crd_bf16_scores', 'crd, score_dtype=torch.bfloat16', lambda t,s,crd_weight,nce_k: [CRDCB(
+            t, 'head.1', 'head.1', nce_k=nce_k, weight=crd_weight, score_dtype=torch.bfloat16)], r.hparams, r.source, (), r.kind)
+        exps.append('crd_bf16_scores')
 names = {}
 for e in exps:
     cbs = EXPERIMENTS[e](teacher, resnet8())
