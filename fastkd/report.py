@@ -218,12 +218,13 @@ def plot_valid_accuracy(out, fname, order=None, kinds=None):
     teacher,runs = _load(out); exps = _order(runs, order)
     groups = _groups([e for e in exps if e != 'baseline'], kinds)
     def curve(e): a = np.array([r['history']['accuracy'] for r in runs if r['experiment']==e]); return np.arange(1, a.shape[1]+1),100*a.mean(0),len(a)
+    tuned = {r['experiment'] for r in runs if r.get('tuned')}   # run with a setting the tuning chose over the reference's
     fig,axs = plt.subplots(len(groups), 1, figsize=(9, 2.9*len(groups)), sharex=True, squeeze=False)
     for ax,(k,es) in zip(axs[:,0], groups):
         if 'baseline' in exps:
             ep,m,n = curve('baseline'); ax.plot(ep, m, '--', color='0.5', lw=1.5, label=f'baseline ({n} seeds)')
         for e,c in zip(es, _palette(len(es))):
-            ep,m,n = curve(e); ax.plot(ep, m, 'o-', color=c, lw=1.5, ms=3, label=f'{e} ({n} seeds)')
+            ep,m,n = curve(e); ax.plot(ep, m, 'o-', color=c, lw=1.5, ms=3, label=f"{e}{' (tuned)' if e in tuned else ''} ({n} seeds)")
         if teacher: ax.axhline(100*teacher['valid_acc_last'], color='k', ls=':', lw=1, label=f"teacher {teacher['arch']} (end of training)")
         ax.set_title(f'{k or "other"} methods', fontsize=10, loc='left'); ax.set_ylabel('valid accuracy (%)'); ax.grid(alpha=.3)
         ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
