@@ -224,7 +224,7 @@ def plot_valid_accuracy(out, fname, order=None, kinds=None):
         if 'baseline' in exps:
             ep,m,n = curve('baseline'); ax.plot(ep, m, '--', color='0.5', lw=1.5, label=f'baseline ({n} seeds)')
         for e,c in zip(es, _palette(len(es))):
-            ep,m,n = curve(e); ax.plot(ep, m, 'o-', color=c, lw=1.5, ms=3, label=f"{e}{' (tuned)' if e in tuned else ''} ({n} seeds)")
+            ep,m,n = curve(e); ax.plot(ep, m, 'o-', color=c, lw=1.5, ms=3, label=f"{e} ({'tuned, ' if e in tuned else ''}{n} seeds)")
         if teacher: ax.axhline(100*teacher['valid_acc_last'], color='k', ls=':', lw=1, label=f"teacher {teacher['arch']} (end of training)")
         ax.set_title(f'{k or "other"} methods', fontsize=10, loc='left'); ax.set_ylabel('valid accuracy (%)'); ax.grid(alpha=.3)
         ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

@@ -55,7 +55,9 @@ def test_every_committed_record_has_its_checkpoint_and_tuning_row():
     t = pd.read_csv(REF/'tuning.csv', keep_default_na=False)
     for row in t[t.status != 'to run'].itertuples():
         p = REF/row.record; assert p.exists(), row
-        if 'tuning/' in row.record: assert json.loads(p.read_text())['test_acc'] is None, p
+        r = json.loads(p.read_text())
+        if 'tuning/' in row.record: assert r.get('test_acc') is None, p            # a candidate never saw the test set
+        if row.status.startswith('failed'): assert r['status'] == 'failed' and r['error'] in row.status, (row, r)   # a failed candidate: its record says why
 
 @pytest.mark.slow
 def test_committed_checkpoints_give_their_records_test_accuracy(real_data):
