@@ -217,13 +217,12 @@ class CRDCB(DistillCallback):
         s_dim,t_dim = _size(s),_size(t)
         if not s_dim or not t_dim:
             raise ValueError(f"CRDCB needs tensor features; student layer {self.student_layers[0]!r} gives {s} and teacher layer {self.teacher_layers[0]!r} gives {t} per sample")
-        n = self.n_train
-        ex = self.extras
+        n,ex,dt = self.n_train,self.extras,getattr(self, 'score_dtype', None)   # getattr: a callback pickled before score_dtype existed
         if (ex is not None and (ex.embed_s.linear.in_features, ex.embed_t.linear.in_features, ex.memory.n_data) == (s_dim, t_dim, n)
             and ex.memory.has_labels == (self.negatives == 'class')):                 # keep the trained heads and the banks across fits
-            ex.memory.score_dtype = getattr(self, 'score_dtype', None); return ex
+            ex.memory.score_dtype = dt; return ex
         labels = train_labels(self.learn.dls.train.dataset) if self.negatives == 'class' else None
-        return CRDModules(s_dim, t_dim, self.feat_dim, n, self.nce_k, self.nce_t, self.nce_m, labels, getattr(self, 'score_dtype', None))
+        return CRDModules(s_dim, t_dim, self.feat_dim, n, self.nce_k, self.nce_t, self.nce_m, labels, dt)
 
     def crd_term(self, f_s:Tensor, # the student's feature (N, ...)
                  f_t:Tensor, # the teacher's feature (N, ...)

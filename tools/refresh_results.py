@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """After new runs land in results/cpu (e.g. `fastkd run --preset cpu --only zoo --seeds 0 1 2 --out results --figures figures`):
 rewrite results/cpu/tuning.csv, the summary and the figures, put the summary table into the README (via nbs/index.ipynb) and
-nbs/13_results.ipynb with a generated paragraph on what the ranking says and how far the tuning is (`fastkd tune --preset cpu --out results`). Then run `make docs NBS="nbs/13_results.ipynb nbs/12_report.ipynb nbs/index.ipynb"` and the tests."""
+nbs/13_results.ipynb with a generated paragraph on what the ranking says and how far the tuning is (`fastkd tune --preset cpu --out results`). Then run `make docs NBS="nbs/13_results.ipynb nbs/12_report.ipynb nbs/index.ipynb nbs/24_guide.ipynb"` (24_guide reads summary.csv too) and the tests."""
 import os
 from pathlib import Path
 from fastkd.experiments import EXPERIMENTS, experiment_kinds, experiment_descriptions, write_tuning_csv
