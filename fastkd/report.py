@@ -154,7 +154,10 @@ def ranking_notes(out, # a suite run's folder
             + (f"Below it (the interval below 0): {', '.join(below)}. " if below else "")
             + (f"{top} has the largest mean gain, but the paired difference between {top} and each of {', '.join(ties)} has an interval that spans 0: "
                f"on these seeds the data do not separate them. " if ties else f"{top}'s lead over every other method has an interval above 0. ")
-            + f"{tuned} of the {len(d)} distillation rows ran with a setting chosen by the common tuning protocol (`tuning.csv`); the others with their reference's. "
+            + (f"All {len(d)} distillation rows ran with the setting the common tuning protocol chose (`tuning.csv`): every method had the same "
+               "tuning budget on the validation split. " if tuned == len(d) else
+               f"{tuned} of the {len(d)} distillation rows ran with a setting chosen by the common tuning protocol (`tuning.csv`); "
+               + ("the other with its reference's. " if len(d) - tuned == 1 else "the others with their reference's. "))
             + "What the ranking cannot say: it is one teacher (resnet20) and one student (resnet8), an 8-epoch one-cycle schedule on CIFAR-10 with a "
               "few seeds, so an interval is wide and a gap of a few tenths of a point is not a ranking; methods that need long schedules "
               "(the references train 240 epochs) may rank otherwise there.")
