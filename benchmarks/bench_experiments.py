@@ -4,14 +4,14 @@
     .venv/bin/python benchmarks/bench_experiments.py --profile cosine      # torch.profiler table of one fit
 
 The suite's settings (resnet20 teacher, resnet8 student, batch 256, bf16 autocast + channels-last on the CPU,
-the experiments' callbacks and weights from `fastkd.experiments`), N batches of random uint8 images through
+the experiments' callbacks and weights from `fastkd.suite.registry`), N batches of random uint8 images through
 the fastkd loader; one `fit(1)` per run, runs interleaved, median of `reps`.
 """
 import argparse, time, statistics
 import torch
 from fastkd.all import *
 from benchutil import synthetic_dls, machine
-from fastkd.experiments import EXPERIMENTS, select_experiments
+from fastkd.suite.registry import EXPERIMENTS, select_experiments
 
 p = argparse.ArgumentParser()
 p.add_argument('--n', type=int, default=12); p.add_argument('--bs', type=int, default=256)

@@ -14,7 +14,7 @@ import torch
 import fastai
 from fastai.callback.core import Callback, CancelFitException
 from fastkd.all import *
-from fastkd.experiments import EXPERIMENTS, select_experiments
+from fastkd.suite.registry import EXPERIMENTS, select_experiments
 from benchutil import synthetic_dls, machine, bench_precision, bench_student
 
 p = argparse.ArgumentParser()

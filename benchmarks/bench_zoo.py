@@ -21,7 +21,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import fastai
 from fastai.callback.core import Callback, CancelFitException
 from fastkd.all import *
-from fastkd.experiments import EXPERIMENTS, select_experiments, add_experiment
+from fastkd.suite.registry import EXPERIMENTS, select_experiments, add_experiment
 from benchutil import synthetic_dls, machine, bench_precision, bench_student
 from reference_terms import references
 
@@ -101,8 +101,8 @@ def hand_case(exp, warm, steps):
 exps = select_experiments(a.only)
 if 'logit' not in exps: exps.insert(1, 'logit')
 if a.variants:   # not suite experiments: registered here only, with their base experiment's settings, for the base experiments selected
-    from fastkd.reviewkd import ReviewKDCB
-    from fastkd.crd import CRDCB
+    from fastkd.methods.reviewkd import ReviewKDCB
+    from fastkd.methods.crd import CRDCB
     from fastkd.layers import stage_names
     if 'reviewkd' in exps:
         r = EXPERIMENTS['reviewkd']

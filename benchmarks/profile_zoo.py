@@ -13,7 +13,7 @@ from torch.profiler import profile, ProfilerActivity
 import fastai
 from fastai.callback.core import Callback, CancelFitException
 from fastkd.all import *
-from fastkd.experiments import EXPERIMENTS
+from fastkd.suite.registry import EXPERIMENTS
 from benchutil import synthetic_dls, machine, bench_precision, bench_student
 
 p = argparse.ArgumentParser()

@@ -11,19 +11,31 @@ from .data import *
 from .models import *
 from .learner import *
 from .losses import *
+from .outputs import *
+from .hooks import *
+from .probe import *
+from .state import *
 from .distill import *
 from .layers import *
-from .logit import *
-from .cosine import *
-from .fitnet import *
-from .attention import *
-from .logit_methods import *
-from .relations import *
-from .vid import *
-from .crd import *
-from .reviewkd import *
-from .feature_methods import *
-from .combined import *
+from .methods.logit import *
+from .methods.cosine import *
+from .methods.fitnet import *
+from .methods.attention import *
+from .methods.dkd import *
+from .methods.dist import *
+from .methods.nkd import *
+from .methods.rkd import *
+from .methods.pkt import *
+from .methods.sp import *
+from .methods.nst import *
+from .methods.cc import *
+from .methods.vid import *
+from .methods.crd import *
+from .methods.reviewkd import *
+from .methods.ofd import *
+from .methods.ab import *
+from .methods.fsp import *
 
 # %% ../nbs/99_all.ipynb #4243f095
-__all__ = [o for o in dir() if not o.startswith('_')]
+_FASTAI_NAMES = {'set_seed', 'default_device', 'get_model', 'atomic_save', 'cifar_stats'}   # fastai's names: not replaced by a star import (fastkd's are in their modules)
+__all__ = [o for o in dir() if not o.startswith('_') and o not in _FASTAI_NAMES]

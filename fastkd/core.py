@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np, torch
 
 # %% auto #0
-__all__ = ['set_seed', 'default_device', 'atomic_path', 'atomic_save', 'atomic_write_json', 'save_state', 'load_state']
+__all__ = ['set_seed', 'default_device', 'atomic_path', 'atomic_save', 'atomic_write_json', 'save_state', 'load_state',
+           'check_number']
 
 # %% ../nbs/00_core.ipynb #f94884bb
 def set_seed(seed:int, # seed for Python, NumPy and PyTorch (all devices)
@@ -61,3 +62,46 @@ def load_state(model:torch.nn.Module, path:str|Path, strict:bool=True) -> dict:
         raise ValueError(f"{path} is not a fastkd checkpoint: expected a dict with a 'state_dict' entry")
     model.load_state_dict(ck['state_dict'], strict=strict)
     return ck.get('meta', {})
+
+# %% ../nbs/00_core.ipynb #1468ae38
+import math, numbers
+def _real(v):
+    "`v` as a Python number if it is a real scalar (int, float, NumPy scalar, one-element tensor), else None"
+    if isinstance(v, bool) or (hasattr(v, 'dtype') and str(getattr(v, 'dtype', '')) in ('bool','torch.bool')): return None
+    if isinstance(v, torch.Tensor):
+        if v.numel() != 1 or v.is_complex() or v.dtype == torch.bool: return None
+        v = v.item()
+    elif not isinstance(v, numbers.Real): return None
+    return int(v) if isinstance(v, numbers.Integral) else float(v)
+
+def check_number(name:str, # the argument's name, for the error
+                 v, # its value
+                 positive:bool=False # require `v > 0` (else `v >= 0`)
+                ):
+    "`v` as a Python number; a one-line `ValueError` unless it is a finite real scalar (NumPy and one-element tensors too) `>= 0` (`> 0` if `positive`)"
+    r = _real(v)
+    if r is None or not math.isfinite(r) or r < 0 or (positive and r == 0):
+        raise ValueError(f"{name}={v!r}; expected a finite number {'> 0' if positive else '>= 0'}")
+    return r
+
+# %% ../nbs/00_core.ipynb #31c636c1
+import warnings
+import torch.distributed as dist
+def world_size() -> int:
+    "The number of processes of a DDP run (1 outside one)"
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+def cast_floats(xs:tuple, dtype) -> tuple:
+    "`xs` with every floating-point tensor cast to `dtype` (a `None` or non-float `dtype`: `xs` as it is)"
+    if dtype is None or not dtype.is_floating_point: return xs
+    return tuple(x.to(dtype) if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != dtype else x for x in xs)
+
+def no_autocast(t):
+    "A context with autocast off on `t`'s device type"
+    try: return torch.autocast(t.device.type if isinstance(t, torch.Tensor) else 'cpu', enabled=False)
+    except Exception: return contextlib.nullcontext()
+
+def warn_once(seen:set, key:str, msg:str):
+    "Warn `msg` unless `key` is in `seen` (then add it): one warning per key and owner"
+    if key in seen: return
+    seen.add(key); warnings.warn(msg, stacklevel=2)

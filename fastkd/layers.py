@@ -11,7 +11,7 @@ from torch import Tensor
 from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['sample_shape', 'stage_names', 'suggest_layers', 'layer_shapes', 'show_layers']
+__all__ = ['sample_shape', 'stage_names', 'suggest_layers', 'shifted_pairs', 'layer_shapes', 'show_layers']
 
 # %% ../nbs/05a_layers.ipynb #deb765cf
 def _root(model):
@@ -186,6 +186,19 @@ def suggest_layers(model # an `nn.Module` or a fastai `Learner`
     try: return stage_names(model)
     except Exception: return []
 
+# %% ../nbs/05a_layers.ipynb #15375883
+def shifted_pairs(teacher, # the teacher (`nn.Module` or `Learner`)
+                  student, # the student (`nn.Module` or `Learner`)
+                  offset:int=1, # teacher stage N is paired with student stage N-offset
+                  teacher_stages:list|None=None, # default `stage_names(teacher)`
+                  student_stages:list|None=None # default `stage_names(student)`
+                 ) -> tuple:
+    "`(student_layers, teacher_layers)` pairing teacher stage N with student stage N−`offset`"
+    ts = list(teacher_stages or stage_names(teacher)); ss = list(student_stages or stage_names(student))
+    n = min(len(ts), len(ss)) - offset
+    if offset < 0 or n < 1: raise ValueError(f"offset={offset} leaves no pairs between {len(ss)} student and {len(ts)} teacher stages; expected 0 <= offset < {min(len(ts),len(ss))}")
+    return ss[:n],ts[offset:offset+n]
+
 # %% ../nbs/05a_layers.ipynb #27555b35
 def _per_sample(o): return o[1:] if isinstance(o, tuple) else o
 def _fmt(s): return ' x '.join(map(str, s)) if isinstance(s, tuple) else str(s)
@@ -219,3 +232,13 @@ def show_layers(model, # an `nn.Module` or a fastai `Learner`
     print(f"{type(_root(model)).__name__} on a {_fmt(shape)} batch; stage_names: {stages}")
     print(line(head)); print('-'*len(line(head)))
     for r in rows: print(line(r))
+
+# %% ../nbs/05a_layers.ipynb #19963230
+def check_flat(cb, # the callback: its `student_layers` and `teacher_layers` name the layers in the error
+               s_shapes:list, # per-sample shapes of the student layers' outputs (`probe_shapes`), paired with...
+               t_shapes:list # ...the teacher layers'
+              ):
+    "Raise unless every hooked layer gives a tensor with at least one dimension per sample"
+    for n,m,a,b in zip(cb.student_layers, cb.teacher_layers, s_shapes, t_shapes):
+        if not all(isinstance(o, tuple) and len(o) >= 1 for o in (a,b)):
+            raise ValueError(f"{type(cb).__name__} needs (N, ...) tensor features; student layer {n!r} gives {a} and teacher layer {m!r} gives {b} per sample")

@@ -18,7 +18,7 @@ from .models import get_model
 import fastai.callback.schedule, fastai.callback.progress  # patch Learner.fit_one_cycle; progress bars
 
 # %% auto #0
-__all__ = ['CPUMixedPrecision', 'PlainTensors', 'sgd', 'teacher_learner', 'student_learner', 'evaluate_test']
+__all__ = ['CPUMixedPrecision', 'PlainTensors', 'sgd', 'teacher_learner', 'student_learner', 'evaluate_test', 'plot_terms']
 
 # %% ../nbs/03_learner.ipynb #35abe183
 class CPUMixedPrecision(Callback):
@@ -101,3 +101,17 @@ def evaluate_test(learn:Learner) -> float:
     "Accuracy of `learn`'s model on the test loader `learn.dls[2]`"
     if len(learn.dls.loaders) < 3: raise ValueError("learn.dls has no test loader (dls[2]); expected DataLoaders from `cifar10_dls`")
     with learn.no_bar(), learn.no_logging(): return float(learn.validate(ds_idx=2)[1])
+
+# %% ../nbs/03_learner.ipynb #5506ec27
+def plot_terms(cbs, # the distillation callbacks of a fit
+               ax=None):
+    "Plot each callback's per-epoch term (its `history`): log scale, or symmetric log where a term is ≤ 0 (VID's likelihood)"
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    if ax is None: _,ax = plt.subplots(figsize=(5,3))
+    for cb in cbs: ax.plot(range(1, len(cb.history)+1), cb.history, marker='o', label=f'{cb.term_name} (×{cb.weight:g})')
+    vals = [v for cb in cbs for v in cb.history if v == v]
+    ax.set_yscale('log' if vals and min(vals) > 0 else 'symlog')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('epoch'); ax.set_ylabel('term (unweighted)'); ax.legend()
+    return ax

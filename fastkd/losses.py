@@ -344,7 +344,12 @@ def _grams(s:Tensor, t:Tensor) -> tuple:
 
 def _row_norms(g:Tensor, eps:float=1e-12) -> Tensor:
     "The norms of the rows a Gram matrix `g` (N,C,C) was made of: `sqrt(diag g)`, floored at `eps` as `F.normalize`"
-    return g.diagonal(dim1=1, dim2=2).sqrt().clamp_min(eps)
+    # an all-zero row (a dead ReLU channel) has norm 0, where sqrt's slope is infinite: its backward would be 0·∞ = NaN
+    # although the clamp passes no gradient. Such rows take `eps` directly and sqrt sees 1 there, so no NaN; every other
+    # row goes through the same sqrt and clamp as before, so values and gradients are unchanged, bit for bit
+    d = g.diagonal(dim1=1, dim2=2)
+    live = d > 0
+    return torch.where(live, torch.where(live, d, 1.).sqrt(), eps).clamp_min(eps)
 
 def nst_loss(fs:Tensor, # student feature (N,C,H,W)
              ft:Tensor # teacher feature (N,C',H',W'): channels may differ, the larger spatial size is pooled to the smaller

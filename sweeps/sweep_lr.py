@@ -8,6 +8,7 @@ so the sweep does not depend on `student_learner`'s default.
 """
 import sys, time
 from fastkd.all import *
+from fastkd.core import set_seed   # not in fastkd.all: fastai has its own
 
 CONFIGS = {
     'lr0.1': dict(lr=0.1), 'lr0.2': dict(lr=0.2), 'lr0.4': dict(lr=0.4), 'lr0.8': dict(lr=0.8), 'lr1.6': dict(lr=1.6),

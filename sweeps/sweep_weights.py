@@ -12,7 +12,8 @@ with today's 0.8 the script reuses the committed teacher and gives other numbers
 """
 import sys, json
 from pathlib import Path
-from fastkd.experiments import PRESETS, get_teacher, run_student
+from fastkd.suite.registry import PRESETS
+from fastkd.suite.run import get_teacher, run_student
 from fastkd.data import cifar10_path
 
 out = Path(sys.argv[1]); path = cifar10_path()

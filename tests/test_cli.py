@@ -5,13 +5,14 @@ import ast, io, os, subprocess, sys, contextlib
 from pathlib import Path
 import pytest
 from conftest import ROOT
-from fastkd import experiments as E
+from fastkd import cli as C                        # the command
+from fastkd.suite import registry as R, tune as T  # the experiments; the tuning
 
 def cli(*args):
     "Run `fastkd args` in this process; return (exit status, stdout, stderr)"
     o,e = io.StringIO(),io.StringIO()
     with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
-        try: E.fastkd_cli(list(args)); code = 0
+        try: C.fastkd_cli(list(args)); code = 0
         except SystemExit as x: code = x.code
     return code,o.getvalue(),e.getvalue()
 
@@ -60,10 +61,10 @@ def test_no_network(tmp_path, monkeypatch):
 def test_library_errors_are_one_line(error, monkeypatch, tmp_path):
     "A bad layer name or weight (raised by the library while the suite runs) is one line too"
     from fastkd.models import resnet8
-    from fastkd.distill import find_module
-    from fastkd.logit import LogitDistillCB
+    from fastkd.hooks import find_module
+    from fastkd.methods.logit import LogitDistillCB
     fail = {'layer': lambda *a, **k: find_module(resnet8(), 'layer9'), 'weight': lambda *a, **k: LogitDistillCB(resnet8(), weight=-1.)}[error]
-    monkeypatch.setattr(E, 'run_suite', fail)
+    monkeypatch.setattr(C, 'run_suite', fail)
     code,_,err = cli('run', '--out', str(tmp_path/'out'))
     one_line_error(code, err, {'layer': "model has no layer 'layer9'", 'weight': 'weight=-1.0; expected'}[error])
 
@@ -86,35 +87,47 @@ def test_help_lists_choices_and_defaults():
     code,out,_ = cli('run', '--help')
     assert code == 0
     flat = ' '.join(out.split())
-    for s in ('{smoke,cpu,gpu}', 'default: gpu on CUDA, else cpu', 'default: runs', 'default: results', 'default: 0', '--debug', 'classic', *E.EXPERIMENTS):
+    for s in ('{smoke,cpu,gpu}', 'default: gpu on CUDA, else cpu', 'default: runs', 'default: results', 'default: 0', '--debug', 'classic', *R.EXPERIMENTS):
         assert s in flat, s
 
 def test_list_prints_the_registry():
     code,out,_ = cli('list')
     assert code == 0
-    for e in E.EXPERIMENTS.values(): assert f'| {e.name} |' in out and e.description in out
+    for e in R.EXPERIMENTS.values(): assert f'| {e.name} |' in out and e.description in out
 
 def test_default_output_is_uncommitted():
     "A default run writes into runs/<preset>, which git ignores; the committed reference is only read"
-    a = E._parser().parse_args(['run'])
+    a = C._parser().parse_args(['run'])
     assert (a.out, a.reference, a.figures) == ('runs', 'results', None)
     if not (ROOT/'.git').exists(): pytest.skip('not a git checkout')
     def ignored(f): return subprocess.run(['git', 'check-ignore', '-q', f], cwd=ROOT).returncode == 0
     assert ignored('runs/cpu/runs/logit-seed0.json') and ignored('runs/cpu/figures/test_accuracy.png')
     assert not ignored('results/cpu/runs/logit-seed0.json')
 
+def _name(path:Path) -> str:
+    "The module name of `path` below fastkd: 'core', 'suite.run', 'suite' for fastkd/suite/__init__.py"
+    parts = path.relative_to(ROOT/'fastkd').with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
 def _imports(path:Path, pkg='fastkd') -> set:
-    "The fastkd modules that `path` imports, at top level or inside functions"
+    "The fastkd modules that `path` imports (names as `_name` gives them), at top level or inside functions"
+    here = tuple(_name(path).split('.')) if path.stem == '__init__' else tuple(_name(path).split('.')[:-1])   # its package, below fastkd
     found = set()
     for n in ast.walk(ast.parse(path.read_text())):
-        if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module: found.add(n.module.split('.')[0])
-        elif isinstance(n, ast.ImportFrom) and n.module and n.module.startswith(pkg + '.'): found.add(n.module.split('.')[1])
-        elif isinstance(n, ast.Import): found |= {a.name.split('.')[1] for a in n.names if a.name.startswith(pkg + '.')}
+        if isinstance(n, ast.ImportFrom) and n.level:
+            base = here[:len(here)-(n.level-1)]
+            found |= {'.'.join(base + tuple(n.module.split('.')))} if n.module else {'.'.join(base + (a.name,)) for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.module and n.module.startswith(pkg + '.'): found.add(n.module[len(pkg)+1:])
+        elif isinstance(n, ast.Import): found |= {a.name[len(pkg)+1:] for a in n.names if a.name.startswith(pkg + '.')}
     return found
 
 def test_no_import_cycle():
-    mods = {p.stem: _imports(p) for p in (ROOT/'fastkd').glob('*.py') if p.stem not in ('__init__', '_modidx')}
-    assert 'experiments' not in mods['report']
+    "No import cycle among fastkd's modules (subpackages included); the library never imports the suite or the command line"
+    mods = {_name(p): _imports(p) for p in (ROOT/'fastkd').rglob('*.py') if p.name != '_modidx.py' and p != ROOT/'fastkd'/'__init__.py'}
+    assert not [m for m in mods['suite.report'] if m.startswith('suite')]   # the report reads files: it imports nothing of the suite
+    for m,deps in mods.items():
+        if m.split('.')[0] not in ('suite', 'cli'):
+            assert not [d for d in deps if d.split('.')[0] in ('suite', 'cli')], f'the library module {m} imports the suite: {deps}'
     def visit(m, stack):
         assert m not in stack, f"import cycle: {' -> '.join(stack + [m])}"
         for d in mods.get(m, ()): visit(d, stack + [m])
@@ -123,8 +136,8 @@ def test_no_import_cycle():
 def test_console_script_in_a_new_process(tmp_path):
     "As a user runs it: exactly one line on stderr and status 1; fastai's DDP support (it needs `accelerate`) is not imported"
     env = dict(os.environ, FASTKD_CACHE=str(tmp_path/'cache')); env.pop('FASTKD_DEBUG', None)
-    code = ("import sys, fastkd.experiments as E; bad = [m for m in ('fastai.distributed', 'fastkd.distributed') if m in sys.modules]; "
-            "assert not bad, bad; E.fastkd_cli()")
+    code = ("import sys, fastkd.cli as C; bad = [m for m in ('fastai.distributed', 'fastkd.distributed') if m in sys.modules]; "
+            "assert not bad, bad; C.fastkd_cli()")
     r = subprocess.run([sys.executable, '-c', code, 'run', '--data', str(tmp_path/'nowhere'), '--out', str(tmp_path/'out')],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.startswith('fastkd: error: CIFAR-10 folder') and r.stderr.count('\n') == 1, r.stderr[-2000:]
@@ -132,29 +145,29 @@ def test_console_script_in_a_new_process(tmp_path):
 
 def test_cli_works_with_fastcore_2():
     "fastcore 2 has no `fastcore.script.Param`: the command line is plain argparse"
-    src = Path(E.__file__).read_text()
+    src = Path(C.__file__).read_text()
     assert 'fastcore.script' not in src and 'call_parse' not in src
 
 def test_python_m_runs_the_command(tmp_path):
-    "`python -m fastkd.experiments` (what torchrun launches) is the same command"
-    r = subprocess.run([sys.executable, '-m', 'fastkd.experiments', 'list'], capture_output=True, text=True, cwd=tmp_path)
+    "`python -m fastkd.cli` (what torchrun launches) is the same command"
+    r = subprocess.run([sys.executable, '-m', 'fastkd.cli', 'list'], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and '| logit |' in r.stdout, r.stderr[-2000:]
 
 # --- fastkd tune: one tuning protocol for every experiment -------------------------------------------------------------
 
 def test_every_distillation_experiment_has_three_candidates_or_more():
     "The preset's value first, then each tuned knob × 1/3 and × 3, the others unchanged; DKD also varies β, NKD γ"
-    for e in E.EXPERIMENTS:
-        if e == 'baseline': assert E.tuning_knobs(e) == (); continue
-        cands = E.tuning_candidates(e, 'cpu'); ref = E.experiment_hparams(e, 'cpu')
+    for e in R.EXPERIMENTS:
+        if e == 'baseline': assert T.tuning_knobs(e) == (); continue
+        cands = T.tuning_candidates(e, 'cpu'); ref = R.experiment_hparams(e, 'cpu')
         assert len(cands) >= 3 and cands[0][0] == 'reference' and cands[0][1] == ref, e
         for label,hp,stem in cands[1:]:
             diff = [k for k in hp if hp[k] != ref[k]]
-            assert len(diff) == 1 and diff[0] in E.tuning_knobs(e), (e, hp)
+            assert len(diff) == 1 and diff[0] in T.tuning_knobs(e), (e, hp)
             assert abs(hp[diff[0]]/ref[diff[0]] - (3 if label.endswith('×3') else 1/3)) < 1e-3, (e, label, hp)
         assert len({s for *_,s in cands}) == len(cands)   # one file name per candidate
-    assert {k for l,hp,s in E.tuning_candidates('dkd', 'cpu') for k in hp if hp[k] != E.experiment_hparams('dkd', 'cpu')[k]} == {'alpha', 'beta'}
-    assert {'nkd', 'ofd', 'ab', 'fsp'} <= set(E.select_experiments(['zoo']))
+    assert {k for l,hp,s in T.tuning_candidates('dkd', 'cpu') for k in hp if hp[k] != R.experiment_hparams('dkd', 'cpu')[k]} == {'alpha', 'beta'}
+    assert {'nkd', 'ofd', 'ab', 'fsp'} <= set(R.select_experiments(['zoo']))
 
 def test_tune_plan_reads_no_data_and_writes_nothing(tmp_path):
     code,out,err = cli('tune', '--preset', 'cpu', '--only', 'logit', 'dkd', '--out', str(tmp_path/'out'), '--plan')
@@ -168,9 +181,9 @@ def _fake_run_student(calls, valid, test_acc=lambda hp: 0.5, fail=lambda hp: Fal
     from fastkd.core import atomic_write_json, save_state
     from fastkd.models import get_model
     def run(exp, seed, teacher, path, cfg, out, hparams=None, device=None, verbose=True, preset=None, name=None, test=True):
-        hp = {**E.experiment_hparams(exp, preset), **(hparams or {})}
+        hp = {**R.experiment_hparams(exp, preset), **(hparams or {})}
         name = name or f'{exp}-seed{seed}'; out = Path(out); calls.append((exp, seed, str(out), name, dict(hp), test))
-        r = dict(experiment=exp, description=E.EXPERIMENTS[exp].description, seed=seed, preset=cfg, hparams=hp, terms={})
+        r = dict(experiment=exp, description=R.EXPERIMENTS[exp].description, seed=seed, preset=cfg, hparams=hp, terms={})
         if fail(hp): atomic_write_json(dict(r, status='failed', error='non-finite training loss', epoch=0), out/'failed'/f'{name}.json'); return r
         h = dict(accuracy=[valid(hp)], train_loss=[1.], valid_loss=[1.], train_ce=[1.], train_loss_iter=[1.])
         r = dict(r, status='ok', valid_acc_last=valid(hp), valid_acc_best=valid(hp), test_acc=test_acc(hp) if test else None,
@@ -188,12 +201,12 @@ def test_tune_chooses_on_validation_reuses_the_reference_and_resumes(tmp_path, m
     from fastkd.data import make_fake_cifar
     monkeypatch.setenv('FASTKD_CACHE', str(tmp_path/'cache'))
     data = make_fake_cifar(tmp_path/'data', n_train=3, n_test=2)
-    monkeypatch.setattr(E, 'get_teacher', lambda *a, **k: (None, {}))
+    monkeypatch.setattr(T, 'get_teacher', lambda *a, **k: (None, {}))
     calls = []
     valid = lambda hp: {0.9: 0.50, 0.3: 0.40, 2.7: 0.60}[hp['kd_weight']]
-    monkeypatch.setattr(E, 'run_student', _fake_run_student(calls, valid, test_acc=lambda hp: 1. - valid(hp)))
+    monkeypatch.setattr(T, 'run_student', _fake_run_student(calls, valid, test_acc=lambda hp: 1. - valid(hp)))
     res = tmp_path/'out'/'smoke'
-    E.run_student('logit', 0, None, data, E.PRESETS['smoke'], res, preset='smoke')   # the suite's own run, with its test accuracy
+    T.run_student('logit', 0, None, data, R.PRESETS['smoke'], res, preset='smoke')   # the suite's own run, with its test accuracy
     committed = (res/'runs'/'logit-seed0.json').read_bytes(); calls.clear()
     code,out,err = cli('tune', '--preset', 'smoke', '--only', 'logit', '--seeds', '0', '1', '--out', str(tmp_path/'out'), '--data', str(data))
     assert code == 0, err
@@ -219,9 +232,9 @@ def test_tune_never_chooses_a_failed_candidate_and_keeps_the_reference_on_a_tie(
     from fastkd.data import make_fake_cifar
     monkeypatch.setenv('FASTKD_CACHE', str(tmp_path/'cache'))
     data = make_fake_cifar(tmp_path/'data', n_train=3, n_test=2)
-    monkeypatch.setattr(E, 'get_teacher', lambda *a, **k: (None, {}))
+    monkeypatch.setattr(T, 'get_teacher', lambda *a, **k: (None, {}))
     calls = []
-    monkeypatch.setattr(E, 'run_student', _fake_run_student(calls, lambda hp: 0.5, fail=lambda hp: hp['kd_weight'] == 2.7))
+    monkeypatch.setattr(T, 'run_student', _fake_run_student(calls, lambda hp: 0.5, fail=lambda hp: hp['kd_weight'] == 2.7))
     code,_,err = cli('tune', '--preset', 'smoke', '--only', 'logit', '--no-final', '--out', str(tmp_path/'out'), '--data', str(data))
     assert code == 0, err
     import pandas as pd

@@ -16,6 +16,10 @@ def test_two_process_distillation(tmp_path):
     a,b = [torch.load(tmp_path/f'rank{i}.pt', weights_only=True) for i in (0,1)]
     for k in a['student']: assert torch.equal(a['student'][k], b['student'][k]), k      # DDP kept the students equal
     for k in a['regressor']: assert torch.equal(a['regressor'][k], b['regressor'][k]), k  # and the regressors' weights
+    for k in a['buffers']: assert torch.equal(a['buffers'][k], b['buffers'][k]), k        # and their BatchNorm statistics
+    for col in ('kd', 'fitnet'):   # each term column is the mean over both processes, the same on each (as train_loss)
+        i = a['names'].index(col)
+        assert [v[i] for v in a['values']] == [v[i] for v in b['values']], col
     assert a['teacher_unchanged'] and b['teacher_unchanged']
     assert a['losses'][-1] < a['losses'][0], a['losses']
 

@@ -159,7 +159,7 @@ def test_attached_for_good_inference(name):
     _clean(learn, teacher)
 
 def test_predict_costs_what_it_costs_without_fastkd(monkeypatch):
-    import fastkd.distill as d
+    import fastkd.probe as d
     teacher,student = _pair()
     learn = _learner(student, cbs=[RegressorMSECB(teacher, ['block2'], ['block2'])])
     calls = []

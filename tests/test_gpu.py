@@ -47,7 +47,8 @@ def test_callbacks_under_mixed_precision(fake, mode):
     assert abs(learn.recorder.values[-1][1] - ce) < 2e-2, (learn.recorder.values[-1][1], ce)   # half-precision tolerance
 
 def test_smoke_suite_on_cuda(fake, tmp_path):
-    from fastkd.experiments import run_suite, EXPERIMENTS
+    from fastkd.suite.registry import EXPERIMENTS
+    from fastkd.suite.run import run_suite
     df = run_suite('smoke', seeds=[0], out=tmp_path/'res', path=fake, device='cuda', verbose=False)
     assert list(df.experiment) == ['teacher', *EXPERIMENTS]
     assert df.test_acc.between(0, 1).all()
@@ -56,7 +57,7 @@ def test_smoke_suite_on_cuda(fake, tmp_path):
 def test_every_method_under_mixed_precision(fake, mode):
     "Every experiment's callbacks of the suite, all in one fit on CUDA: one teacher forward a batch, finite fp32 terms, teacher unchanged, no hooks left"
     from fastkd.all import cifar10_dls, resnet14, student_learner
-    from fastkd.experiments import EXPERIMENTS
+    from fastkd.suite.registry import EXPERIMENTS
     from fastkd.test_utils import count_forwards, n_hooks
     dls = cifar10_dls(fake, bs=32, device='cuda')
     teacher = resnet14().cuda(); t_state = copy.deepcopy(teacher.state_dict())

@@ -11,8 +11,9 @@ def test_package_equals_export(tmp_path):
     shutil.copytree(ROOT/'fastkd', tmp_path/'fastkd', ignore=shutil.ignore_patterns('__pycache__'))
     exe = Path(sys.executable).parent/'nbdev_export'
     subprocess.run([str(exe)], cwd=tmp_path, check=True, capture_output=True)
-    got = sorted(p.name for p in (tmp_path/'fastkd').glob('*.py'))
-    assert got == sorted(p.name for p in (ROOT/'fastkd').glob('*.py'))
+    def pys(d): return sorted(str(p.relative_to(d)) for p in d.rglob('*.py') if '__pycache__' not in p.parts)   # subpackages too (fastkd/suite)
+    got = pys(tmp_path/'fastkd')
+    assert got == pys(ROOT/'fastkd')
     diff = [n for n in got if not filecmp.cmp(tmp_path/'fastkd'/n, ROOT/'fastkd'/n, shallow=False)]
     assert not diff, f'nbdev_export changes {diff}: edit nbs/, run nbdev_export, commit both'
 
@@ -46,3 +47,23 @@ def test_license_and_citation():
     lic = (ROOT/'LICENSE').read_text()
     assert 'Apache License' in lic and 'Version 2.0, January 2004' in lic, 'LICENSE: expected the Apache-2.0 text (settings.ini: license = apache2)'
     assert '```bibtex' in (ROOT/'README.md').read_text(), 'README.md: expected a BibTeX block (how to cite)'
+
+def test_the_house_stays_small():
+    "The architecture stays readable: `DistillCallback` reads in one sitting (<= 150 lines), no exported module grows past ~400 lines"
+    import ast
+    src = (ROOT/'fastkd'/'distill.py').read_text()
+    cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == 'DistillCallback')
+    assert cls.end_lineno - cls.lineno + 1 <= 150, f'DistillCallback has {cls.end_lineno - cls.lineno + 1} lines; expected at most 150: delegate to hooks/probe/outputs/state'
+    big = {str(p.relative_to(ROOT)):n for p in (ROOT/'fastkd').rglob('*.py') if p.name != '_modidx.py' and (n := len(p.read_text().splitlines())) > 450}
+    assert not big, f'modules over ~400 lines: {big}; expected each concern in a module of its own'
+
+@pytest.mark.parametrize('fastai_all', ['fastai.vision.all', 'fastai.text.all', 'fastai.tabular.all', 'fastai.collab'])
+def test_star_import_keeps_fastai_names(fastai_all):
+    "`from fastai.vision.all import *; from fastkd.all import *` (the import every fastai user writes) replaces no fastai name"
+    import importlib
+    fa,kd = importlib.import_module(fastai_all),importlib.import_module('fastkd.all')
+    clash = sorted(n for n in kd.__all__ if hasattr(fa, n) and not n.startswith('_') and getattr(fa, n) is not getattr(kd, n))
+    assert not clash, f'fastkd.all would replace fastai names {clash}; expected none (keep fastkd\'s in their modules)'
+    ns = {}
+    exec(f'from {fastai_all} import *\nfrom fastkd.all import *', ns)
+    if 'set_seed' in ns: ns['set_seed'](0, reproducible=True)   # fastai's signature

@@ -12,7 +12,8 @@ def test_real_cifar10_loader(real_data):
     assert xb.shape == (256,3,32,32) and yb.bincount(minlength=10).gt(0).sum() == 10
 
 def test_smoke_suite_on_real_data(real_data, tmp_path):
-    from fastkd.experiments import run_suite, EXPERIMENTS
+    from fastkd.suite.registry import EXPERIMENTS
+    from fastkd.suite.run import run_suite
     df = run_suite('smoke', seeds=[0], out=tmp_path, path=real_data, device='cpu', verbose=False)
     assert list(df.experiment) == ['teacher', *EXPERIMENTS]
     assert df.test_acc.between(0, 1).all()          # one epoch on 270 images: no accuracy claim, but real numbers

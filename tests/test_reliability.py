@@ -28,14 +28,15 @@ def test_kill9_then_resume(fake, tmp_path):
     r = subprocess.run(args, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     after = {f.name: f.stat().st_mtime_ns for f in runs.glob('*.json')}
-    from fastkd.experiments import EXPERIMENTS
+    from fastkd.suite.registry import EXPERIMENTS
     assert sorted(after) == sorted(f'{e}-seed0.json' for e in EXPERIMENTS)
     assert all(after[n] == t for n,t in before.items())               # no finished run redone
     assert (out/'smoke'/'summary.md').read_text().count('\n') == 2 + 1 + len(EXPERIMENTS)
 
 def test_same_seed_same_metrics(fake, tmp_path):
     "Same seed, same machine, CPU: identical per-epoch metrics in two runs"
-    from fastkd.experiments import PRESETS, get_teacher, run_student
+    from fastkd.suite.registry import PRESETS
+    from fastkd.suite.run import get_teacher, run_student
     cfg = PRESETS['smoke']
     t,_ = get_teacher(fake, cfg, tmp_path/'t', device='cpu', verbose=False)
     a = run_student('combined', 3, t, fake, cfg, tmp_path/'a', device='cpu', verbose=False)
@@ -45,16 +46,18 @@ def test_same_seed_same_metrics(fake, tmp_path):
 
 def test_nonfinite_loss_is_recorded_as_failed(fake, tmp_path, monkeypatch):
     "A run whose loss becomes non-finite stops, is recorded under failed/ with its epoch, and is not a result"
-    from fastkd import experiments as E
-    cfg = E.PRESETS['smoke']
-    t,_ = E.get_teacher(fake, cfg, tmp_path, device='cpu', verbose=False)
-    r = E.run_student('logit', 0, t, fake, dict(cfg, lr=1e8), tmp_path, device='cpu', verbose=False)  # diverges
+    from fastkd.suite.registry import PRESETS
+    from fastkd.suite.run import get_teacher, run_student
+    cfg = PRESETS['smoke']
+    t,_ = get_teacher(fake, cfg, tmp_path, device='cpu', verbose=False)
+    r = run_student('logit', 0, t, fake, dict(cfg, lr=1e8), tmp_path, device='cpu', verbose=False)  # diverges
     assert r['status'] == 'failed' and 'epoch 0' in r['error'] and r['epoch'] == 0
     assert (tmp_path/'failed'/'logit-seed0.json').exists() and not (tmp_path/'runs'/'logit-seed0.json').exists()
 
 def test_teacher_checkpoint_verified(fake, tmp_path, capsys):
     "A teacher checkpoint trained with other settings, or corrupt, is retrained, never silently used"
-    from fastkd.experiments import PRESETS, get_teacher
+    from fastkd.suite.registry import PRESETS
+    from fastkd.suite.run import get_teacher
     cfg = PRESETS['smoke']
     get_teacher(fake, cfg, tmp_path, device='cpu', verbose=False)
     get_teacher(fake, dict(cfg, lr=0.05), tmp_path, device='cpu')

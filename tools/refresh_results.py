@@ -4,8 +4,9 @@ rewrite results/cpu/tuning.csv, the summary and the figures, put the summary tab
 nbs/13_results.ipynb with a generated paragraph on what the ranking says and how far the tuning is (`fastkd tune --preset cpu --out results`). Then run `make docs NBS="nbs/13_results.ipynb nbs/12_report.ipynb nbs/index.ipynb nbs/24_guide.ipynb"` (24_guide reads summary.csv too) and the tests."""
 import os
 from pathlib import Path
-from fastkd.experiments import EXPERIMENTS, experiment_kinds, experiment_descriptions, write_tuning_csv
-from fastkd.report import write_report
+from fastkd.suite.registry import EXPERIMENTS, experiment_kinds, experiment_descriptions
+from fastkd.suite.tune import write_tuning_csv
+from fastkd.suite.report import write_report
 res = Path('results/cpu')
 write_tuning_csv(res, 'cpu')   # every candidate of every experiment, as the records on disk say
 order = [e for e in EXPERIMENTS if any((res/'runs').glob(f'{e}-seed*.json')) or any((res/'tuned'/'runs').glob(f'{e}-seed*.json'))]
@@ -17,7 +18,7 @@ from pathlib import Path
 
 table = Path('results/cpu/summary.md').read_text().strip()
 df = pd.read_csv('results/cpu/summary.csv')
-from fastkd.report import summarize, ranking_notes
+from fastkd.suite.report import summarize, ranking_notes
 tun = pd.read_csv('results/cpu/tuning.csv', keep_default_na=False)
 n_exp,done = tun.experiment.nunique(),tun.groupby('experiment').status.apply(lambda s: (s != 'to run').all())
 chosen = tun[tun.chosen == 'yes']
@@ -27,7 +28,7 @@ chosen_txt = f" ({', '.join(f'{r.experiment}: {r.candidate}' for r in chosen.ite
 more = [e.upper() for e,n in tun.experiment.value_counts(sort=False).items() if n > 3]   # experiments with a second knob's candidates too
 def tuning_effect():
     "Per experiment whose tuning chose another setting than the reference's (both with every seed): the tuned setting's test accuracy minus the reference setting's, paired by seed"
-    from fastkd.report import paired_interval
+    from fastkd.suite.report import paired_interval
     out = []
     for e in tuned:
         ref,new = ({r['seed']: r['test_acc'] for r in map(json.loads, (p.read_text() for p in (d/'runs').glob(f'{e}-seed*.json')))}
