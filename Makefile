@@ -10,8 +10,9 @@ FASTKD_DATA ?= $(shell [ -d ../shared/data/cifar10 ] && cd ../shared/data/cifar1
 export FASTKD_DATA
 # Slow (real-data) notebook cells run where the real CIFAR-10 is present.
 NBFLAGS := $(if $(FASTKD_DATA),--flags slow,)
-# The committed reference's settings, run again into runs/cpu/ (ignored by git; a rerun resumes there) and compared with
-# results/cpu at the end. The reference itself: ARGS="--preset cpu --seeds 0 1 2 --out results --figures figures".
+# The committed reference's settings, run again into runs/cpu/ (ignored by git; a rerun resumes there) and compared at the
+# end with the records of the same settings in results/cpu (ARGS="... --settings tuned": the tuned ones, as the README table).
+# The reference itself: ARGS="--preset cpu --seeds 0 1 2 --out results --figures figures".
 ARGS ?= --preset cpu --seeds 0 1 2 --only classic
 
 .PHONY: venv experiments test test-fast export clean-nbs
@@ -41,7 +42,7 @@ test-newest:
 	[ -x $(NEWEST)/bin/python ] || $(PYTHON) -m venv $(NEWEST)
 	echo '*' > $(NEWEST)/.gitignore
 	$(NEWEST)/bin/python -m pip install -q --upgrade pip
-	$(NEWEST)/bin/python -m pip install -q --upgrade torch==2.14.1 torchvision==0.29.1 fastai fastcore timm pytest -e .
+	$(NEWEST)/bin/python -m pip install -q --upgrade torch==2.14.1 torchvision==0.29.1 fastai fastcore timm pytest hypothesis -e .
 	$(NEWEST)/bin/python -c "import fastai, fastcore, torch; print('newest env: fastai', fastai.__version__, 'fastcore', fastcore.__version__, 'torch', torch.__version__)"
 	$(NEWEST)/bin/python -m pytest -q tests/
 

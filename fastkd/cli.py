@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--data', help='CIFAR-10 folder (default: $FASTKD_DATA, else downloaded by fastai)')
     r.add_argument('--reference', default='results', help="results folder to compare with at the end, where <reference>/<preset> exists "
                    "(default: results, the committed reference); 'none' for no comparison")
+    r.add_argument('--settings', choices=['reference', 'tuned'], default='reference',
+                   help="hyper-parameters: reference (the preset's own, `fastkd list --preset P`) or tuned (each experiment's setting chosen by "
+                        "`fastkd tune`, read from <reference>/<preset>/tuning.csv, results/<preset>/tuning.csv with --reference none; "
+                        "`fastkd list --settings tuned` shows them; a tuned setting other than the preset's own runs into <out>/<preset>/tuned/) "
+                        "(default: reference)")
     r.add_argument('--debug', action='store_true', help='show the Python traceback of an error (also: FASTKD_DEBUG=1)')
     t = sub.add_parser('tune', help='tune each experiment on the validation split (seed 0, 3 or more candidates), then run the chosen settings',
                        description="Tune the selected experiments with one protocol: each tuned knob (a loss weight; DKD's and NKD's second knob too) "
@@ -52,17 +57,25 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--debug', action='store_true', help='show the Python traceback of an error (also: FASTKD_DEBUG=1)')
     l = sub.add_parser('list', help='list the experiments: groups, descriptions, hyper-parameters and where these come from')
     l.add_argument('--preset', choices=list(PRESETS), help="the hyper-parameters this preset runs, its recipe (RECIPES) included "
-                   "(default: the experiments' defaults, which smoke and cpu run)")
+                   "(default: the experiments' defaults, which smoke and cpu run; with --settings tuned: gpu on CUDA, else cpu)")
+    l.add_argument('--settings', choices=['reference', 'tuned'], default='reference',
+                   help="reference (the preset's own) or tuned (those `fastkd tune` chose, in <reference>/<preset>/tuning.csv: what `fastkd run --settings tuned` runs) (default: reference)")
+    l.add_argument('--reference', default='results', help='the results folder whose <preset>/tuning.csv --settings tuned reads (default: results)')
     return p
+
+def _tuning_dir(reference, preset) -> Path: return Path('results' if reference.lower() == 'none' else reference)/preset
 
 def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv[1:]`)
     "The `fastkd` command: `fastkd run [options]` runs the suite, `fastkd tune [options]` tunes it, `fastkd list` lists its experiments"
     a = _parser().parse_args(argv)
-    if a.command == 'list':
-        if a.preset: print(f"preset {a.preset}: {preset_words(PRESETS[a.preset])}\n")
-        print(list_experiments(a.preset), end=''); return
-    debug = a.debug or os.environ.get('FASTKD_DEBUG', '') not in ('', '0')
+    debug = getattr(a, 'debug', False) or os.environ.get('FASTKD_DEBUG', '') not in ('', '0')
     try:
+        if a.command == 'list':
+            preset = a.preset or (('gpu' if torch.cuda.is_available() else 'cpu') if a.settings == 'tuned' else None)
+            tuned = _tuning_dir(a.reference, preset) if a.settings == 'tuned' else None
+            table = list_experiments(preset, tuned=tuned)   # a missing tuning table: one line, before anything is printed
+            if preset: print(f"preset {preset}: {preset_words(PRESETS[preset])}" + (f"; settings: tuned ({tuned/'tuning.csv'})" if tuned else '') + "\n")
+            print(table, end=''); return
         exps = select_experiments(a.only, a.skip)
         if not exps: raise ValueError(f"--only {' '.join(a.only or ['all'])} --skip {' '.join(a.skip)} leaves no experiment to run")
         if a.command == 'tune':
@@ -71,8 +84,9 @@ def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv
                 df = tuning_table(Path(a.out)/preset, preset, [e for e in exps if e != 'baseline' and tuning_knobs(e)])
                 print(df.drop(columns=['seed']).to_string(index=False)); return
             tune_suite(preset, exps, a.seeds, a.out, a.data, final=not a.no_final); return
-        run_suite(a.preset or ('gpu' if torch.cuda.is_available() else 'cpu'), exps, a.seeds, a.out, a.figures, a.data,
-                  reference=None if a.reference.lower() == 'none' else a.reference)
+        preset = a.preset or ('gpu' if torch.cuda.is_available() else 'cpu')
+        run_suite(preset, exps, a.seeds, a.out, a.figures, a.data, reference=None if a.reference.lower() == 'none' else a.reference,
+                  settings=a.settings, tuning=_tuning_dir(a.reference, preset))
     except KeyboardInterrupt:
         if debug: raise
         print("fastkd: interrupted; finished runs are kept: run the same command again to resume", file=sys.stderr); sys.exit(130)

@@ -17,7 +17,7 @@ from .core import check_number, no_autocast, warn_once, world_size
 from .outputs import model_logits, check_output_kind, check_targets, dense_rows, TeacherTask
 from .hooks import SharedHooks, TeacherRunner, model_of, unwrap_model
 from .state import TrainableExtras, ExtrasMixin, lr_finding, take_saved_state
-from .probe import probe, sample_input, per_sample, compare_logits, check_ndim
+from .probe import probe, sample_input, per_sample, compare_logits, check_features
 
 # %% auto #0
 __all__ = ['DistillCallback']
@@ -136,14 +136,15 @@ class DistillCallback(ExtrasMixin, Callback):
                  student_layers=(), # student layer names (`model.named_modules()`), paired in order with...
                  teacher_layers=(), # ...teacher layer names
                  weight:float=1., # the term's weight in the loss, or a fastai schedule of the training progress (`SchedLin(0., 1.)`)
-                 teacher_tfm=None # applied to the input batch before the teacher sees it (the teacher's own preprocessing); 'auto': `teacher_input` of two Learners
+                 teacher_tfm=None, # applied to the input batch before the teacher sees it (the teacher's own preprocessing); 'auto': `teacher_input` of two Learners
+                 student_output:int|str|None=None, # which student output the term applies to: an index into a tuple/list output, a dict key (DeiT's distillation head); None: `model_logits`' rule
+                 teacher_output:int|str|None=None # the same for the teacher's output
                 ):
         t_learn,teacher,student_layers,teacher_layers,weight = _check_args(type(self).__name__, self.needs_pairs, teacher, student_layers, teacher_layers, weight, teacher_tfm)
-        store_attr('teacher,student_layers,teacher_layers,weight,teacher_tfm')
+        store_attr('teacher,student_layers,teacher_layers,weight,teacher_tfm,student_output,teacher_output')
         self.task,self.extras_state = TeacherTask(t_learn),TrainableExtras()   # what the teacher Learner says of its task; the trainable modules (`ExtrasMixin`)
         self.runner,self.s_feats,self._metric,self._active,self._ready,self._checked = None,None,None,False,False,False
-        self.history,self._sum,self._n,self.kind,self.column = [],0.,0,None,self.term_name
-        self.epochs_before,self.n_skipped,self._warned = 0,0,set()
+        self.history,self._sum,self._n,self.kind,self.column,self.epochs_before,self.n_skipped,self._warned = [],0.,0,None,self.term_name,0,0,set()
 
     # --- `learn` as a property: fastai sets it to None when it removes the callback, even after an exception
     @property
@@ -199,13 +200,12 @@ class DistillCallback(ExtrasMixin, Callback):
             if column: self._metric = _TermMetric(self); self.learn.metrics = list(self.learn.metrics) + [self._metric]
             xs = sample_input(self.learn.dls)
             if xs is not None: self._prepare(xs)
-    def _output_kind(self):   # a method may refuse more kinds (LogitDistillCB's `standardize`)
-        return check_output_kind(type(self).__name__, self.outputs, getattr(self, 'output', 'auto'), self.learn.loss_func)
+    def _output_kind(self): return check_output_kind(type(self).__name__, self.outputs, getattr(self, 'output', 'auto'), self.learn.loss_func)   # a method may refuse more kinds (LogitDistillCB's `standardize`)
     def _prepare(self, xs):
         "Check shapes (on the meta device where the models allow it), classes and preprocessing; build the extras"
         name,r = type(self).__name__,self.runner
-        s_out,s_sh,s_over = probe(self.learn.model, xs, self.student_layers, 'student')
-        t_out,t_sh,t_over = probe(self.teacher, r.inputs(xs), self.teacher_layers, 'teacher')
+        s_out,s_sh,s_over = probe(self.learn.model, xs, self.student_layers, 'student', self.student_output)
+        t_out,t_sh,t_over = probe(self.teacher, r.inputs(xs), self.teacher_layers, 'teacher', r.output)
         size = compare_logits(name, s_out, t_out) if self.uses_logits else None
         if size is not None:
             r.size = size; warn_once(self._warned, 'size', f"{name}: the teacher's dense logits are {t_out[2:]} per class and the student's {s_out[2:]}; fastkd resizes the teacher's to the student's (bilinear)")
@@ -214,7 +214,7 @@ class DistillCallback(ExtrasMixin, Callback):
         msg = self.task.input_warning(name, self.learn, xs) if self.teacher_tfm is None and r.tfm is None else None
         if msg: warn_once(self._warned, 'input', msg)
         s_sh,t_sh = [s_sh[n] for n in self.student_layers],[t_sh[n] for n in self.teacher_layers]
-        check_ndim(name, self.feature_ndim, self.student_layers, self.teacher_layers, s_sh, t_sh)
+        check_features(self, s_sh, t_sh)   # tensors, of the method's rank, token features of one count
         self.s_feats.copy_outputs(s_over); r.feats.copy_outputs(t_over)
         extras = self.setup([per_sample(s) for s in s_sh], [per_sample(s) for s in t_sh])
         if extras is not None and not isinstance(extras, nn.Module): raise TypeError(f"{name}.setup returned a {type(extras).__name__}; expected an nn.Module or None")
@@ -237,7 +237,7 @@ class DistillCallback(ExtrasMixin, Callback):
     def after_loss(self):
         if not self._active: return
         with no_autocast(self.loss_grad):
-            s_pred,t_pred = model_logits(self.pred, 'student').float(),self.t_pred.float()
+            s_pred,t_pred = model_logits(self.pred, 'student', self.student_output).float(),self.t_pred.float()
             if self.kind == 'softmax' and s_pred.ndim > 2: s_pred,t_pred,self._rows_target = dense_rows(s_pred, t_pred, self.learn.yb, self.learn.loss_func)
             if s_pred.ndim and len(s_pred) < self.min_batch:
                 self.n_skipped += 1; self._rows_target = None

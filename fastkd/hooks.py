@@ -119,7 +119,7 @@ class TeacherRunner:
     def __init__(self, teacher:nn.Module):
         self.teacher,self.users,self.n_forward = teacher,[],0
         self.feats = SharedHooks(teacher, 'teacher', _store, detach=True)
-        self.pred,self._state,self.tfm,self.classes,self.size = None,None,None,None,None
+        self.pred,self._state,self.tfm,self.classes,self.size,self.output = None,None,None,None,None,None
     @classmethod
     def acquire(cls, learn:Learner, teacher:nn.Module, user, layers=()) -> 'TeacherRunner':
         "The runner of `teacher` for `learn` (created on first use), with hooks on `layers`"
@@ -133,7 +133,10 @@ class TeacherRunner:
         return r
     def _add(self, user, layers, learn):
         self.feats.add(user, layers)   # first: a bad layer name fails before the teacher is touched
-        t = self.teacher
+        out = getattr(user, 'teacher_output', None)   # which of the teacher's outputs holds its logits (None: `model_logits`' rule)
+        if self.users and out != self.output:
+            raise ValueError(f"{type(user).__name__} reads the teacher's output {out!r} and a callback sharing the same teacher {self.output!r}; expected one teacher_output per teacher")
+        self.output,t = out,self.teacher
         if not self.users:
             self._state = (t.training, [p.requires_grad for p in t.parameters()])
             p = next(learn.model.parameters(), None)
@@ -147,7 +150,7 @@ class TeacherRunner:
         if user in self.users: self.users.remove(user)
         self.feats.remove(user)
         if self.users: return
-        self.pred,self.tfm,self.classes,self.size = None,None,None,None
+        self.pred,self.tfm,self.classes,self.size,self.output = None,None,None,None,None
         if self._state is not None:
             training,rg = self._state
             self.teacher.train(training)
@@ -175,7 +178,7 @@ class TeacherRunner:
             if self.teacher.training: self.teacher.eval()   # in case something flipped it mid-fit
             xb = self.inputs(xb)
             with torch.no_grad(): out = self.teacher(*xb)
-            self.pred = model_logits(out, 'teacher')
+            self.pred = model_logits(out, 'teacher', self.output)
             if self.classes is not None: self.pred = self.pred.index_select(1, self.classes.to(self.pred.device))
             if self.size is not None and tuple(self.pred.shape[2:]) != tuple(self.size):
                 self.pred = F.interpolate(self.pred, size=tuple(self.size), mode='bilinear' if self.pred.ndim == 4 else 'linear', align_corners=False)

@@ -34,8 +34,8 @@ def _first_tensor(o):
     if isinstance(o, Tensor): return o
     if isinstance(o, (tuple,list)): return next((t for t in o if isinstance(t, Tensor)), None)
 
-def _peek_shape(learn):
-    "The image shape (C,H,W) of the validation loader's first batch, every random state left as it was; None if not an image batch"
+def _peek_input(learn):
+    "The first inputs (2 rows) of the validation loader's first batch, every random state left as it was; None if there is none"
     dl = getattr(learn.dls, 'valid', None)
     if dl is None or not hasattr(dl, 'one_batch'): return None
     rng = getattr(dl, 'rng', None)
@@ -47,6 +47,11 @@ def _peek_shape(learn):
         random.setstate(states[0]); np.random.set_state(states[1])
         if rng is not None: dl.rng = rng; rng.setstate(states[2])
     x = _first_tensor(b)
+    return x[:2] if isinstance(x, Tensor) and x.dim() > 0 else None
+
+def _peek_shape(learn):
+    "The image shape (C,H,W) of the validation loader's first batch, every random state left as it was; None if not an image batch"
+    x = _peek_input(learn)
     return tuple(x.shape[1:]) if isinstance(x, Tensor) and x.dim() == 4 else None
 
 def sample_shape(model, # an `nn.Module` or a fastai `Learner`
@@ -68,6 +73,17 @@ def sample_shape(model, # an `nn.Module` or a fastai `Learner`
         x = tuple(x); return (min(x[0], 2),) + x[1:] if len(x) == 4 else (2,) + x
     raise ValueError(f"x={x!r}; expected a batch, a (C,H,W) or (N,C,H,W) shape, an image size or None")
 
+def _is_image(x): return isinstance(x, Tensor) and x.ndim == 4 and x.is_floating_point()
+
+def _sample(model, x=None):
+    "What `model` is probed with: an image batch's shape (`sample_shape`), or a sample batch of another kind (token ids, sequences, tables): `x` or a Learner's first batch, 2 rows"
+    if isinstance(x, (tuple,list)) and x and isinstance(x[0], Tensor): x = x[0]   # a fastai batch `(xb, yb)`
+    if isinstance(x, Tensor) and not _is_image(x): return x[:2]
+    if x is None and isinstance(model, Learner) and _loader_shape(model) is None:
+        xi = _peek_input(model)
+        if isinstance(xi, Tensor): return sample_shape(model, tuple(xi.shape[1:])) if _is_image(xi) else xi
+    return sample_shape(model, x)
+
 # %% ../nbs/05a_layers.ipynb #1dc2495c
 def _meta_copy(m):
     "A copy of `m` on the meta device, made without copying the weights' data"
@@ -75,30 +91,40 @@ def _meta_copy(m):
             for t in [*m.parameters(), *m.buffers()]}
     return copy.deepcopy(m, memo).to('meta')
 
-def _run(m, shape, meta):
-    "Every module call of a hook-free copy of `m` on a zero batch, in order: `(calls, types)`, a call being (name, input shape, output shape)"
+def _run(m, shape, meta, copied=True):
+    "Every module call of a hook-free copy of `m` (`copied=False`: `m` itself, in eval mode, its hooks kept) on a zero batch of `shape` (or on a sample batch), in order: `(calls, types)`, a call being (name, input shape, output shape)"
     p = next((t for t in m.parameters() if t.is_floating_point()), None)
-    mc = _meta_copy(m) if meta else copy.deepcopy(m)
-    for o in mc.modules(): o._forward_hooks.clear(); o._forward_pre_hooks.clear()
-    calls,types = [],{}
+    mc = _meta_copy(m) if meta else copy.deepcopy(m) if copied else m
+    if mc is not m:
+        for o in mc.modules(): o._forward_hooks.clear(); o._forward_pre_hooks.clear()
+    calls,types,hs = [],{},[]
     def hook(n):
         def f(mod, i, o):
             i = _first_tensor(i)
             calls.append((n, None if i is None else tuple(i.shape), tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__))
         return f
-    for n,o in mc.named_modules(): types[n] = type(o).__name__; o.register_forward_hook(hook(n))
-    x = torch.zeros(shape, dtype=p.dtype if p is not None else torch.float32,
-                    device='meta' if meta else (p.device if p is not None else 'cpu'))
-    with torch.no_grad(): mc.eval()(x)
+    for n,o in mc.named_modules(): types[n] = type(o).__name__; hs.append(o.register_forward_hook(hook(n)))
+    dev = 'meta' if meta else (p.device if p is not None else 'cpu')
+    if isinstance(shape, Tensor): x = shape.to(dev, p.dtype if p is not None and shape.is_floating_point() else shape.dtype)   # token ids stay integers
+    else: x = torch.zeros(shape, dtype=p.dtype if p is not None else torch.float32, device=dev)
+    was = mc.training
+    try:
+        with torch.no_grad(): mc.eval()(x)
+    finally:
+        for h in hs: h.remove()
+        mc.train(was)
     return calls,types
 
 def _probe(m, shape):
-    "`_run` on the meta device, or for real where an operation has no meta kernel"
+    "`_run` on the meta device, or for real where an operation has no meta kernel, or on the model itself where it cannot be copied (fastai's `WeightDropout`)"
     try: return _run(m, shape, meta=True)
     except Exception: pass
     try: return _run(m, shape, meta=False)
+    except Exception: pass
+    try: return _run(m, shape, meta=False, copied=False)
     except Exception as e:
-        raise ValueError(f"{type(m).__name__} fails on a {' x '.join(map(str, shape))} zero batch ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); expected a model taking image batches (pass x)") from e
+        what = f"a sample batch of shape {tuple(shape.shape)}" if isinstance(shape, Tensor) else f"a {' x '.join(map(str, shape))} zero batch"
+        raise ValueError(f"{type(m).__name__} fails on {what} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); expected a model taking such batches (pass x: a sample batch of its inputs)") from e
 
 # %% ../nbs/05a_layers.ipynb #dd8ec52d
 def _res(s): return tuple(s[-2:]) if isinstance(s, tuple) and len(s) == 4 else None
@@ -163,10 +189,10 @@ def _timm_stages(m):
 
 # %% ../nbs/05a_layers.ipynb #e93a8cd7
 def stage_names(model, # an `nn.Module` or a fastai `Learner`
-                x=None, # a sample batch, its shape, an image size, or None (`sample_shape`'s guess); unused for timm models
+                x=None, # a sample batch, its shape, an image size, or None (`sample_shape`'s guess, or a Learner's batch); unused for timm models
                 pattern:str|None=None # a regex instead: the top-level children whose names match it
                ) -> list:
-    "Names of `model`'s stage outputs, in order: the last module at each spatial resolution along its trunk"
+    "Names of `model`'s stage outputs, in order: the last module at each spatial resolution along its trunk (image models; others: an error pointing to `show_layers`)"
     m = _root(model)
     if pattern is not None:
         names = [n for n,_ in m.named_children() if re.match(pattern, n)]
@@ -174,7 +200,9 @@ def stage_names(model, # an `nn.Module` or a fastai `Learner`
         return names
     names = _timm_stages(m)
     if names: return names
-    shape = sample_shape(model, x)
+    shape = _sample(model, x)
+    if isinstance(shape, Tensor):
+        raise ValueError(f"{type(m).__name__} takes batches of shape {tuple(shape.shape)} ({shape.dtype}), not images, so it has no stages at spatial resolutions; expected layer names picked from show_layers(model, x)")
     calls,types = _probe(m, shape)
     names = [calls[k][0] for k in _stage_calls(calls, types)[0]]
     if not names: raise ValueError(f"{type(m).__name__} has no submodule returning an (N,C,H,W) map on a {' x '.join(map(str, shape))} batch; expected a convolutional model (or pass layer names explicitly; see show_layers)")
@@ -207,10 +235,13 @@ def layer_shapes(model, # an `nn.Module` or a fastai `Learner`
                  x=None, # a sample batch, its shape, an image size, or None (as in `stage_names`)
                  names:list|None=None # the layers to list (`model.named_modules()` names); None: the candidates
                 ) -> list:
-    "`[(name, type, output shape per sample)]` of `model`'s candidate layers, in call order, or of `names`"
-    m = _root(model)
-    calls,types = _probe(m, sample_shape(model, x))
+    "`[(name, type, output shape per sample)]` of `model`'s candidate layers, in call order, or of `names`; for other inputs than images (text), every layer called"
+    m,xs = _root(model),_sample(model, x)
+    calls,types = _probe(m, xs)
     last = {c[0]:k for k,c in enumerate(calls)}
+    if names is None and isinstance(xs, Tensor):   # no spatial stages: every module called, in the order of its first call
+        first = list(dict.fromkeys(c[0] for c in calls if c[0]))
+        return [(n, types[n], _per_sample(calls[last[n]][2])) for n in sorted(first, key=lambda n: next(k for k,c in enumerate(calls) if c[0] == n))]
     if names is None:
         stages,trunk = _stage_calls(calls, types)
         ks = sorted(set(trunk) | set(stages) | {last[n] for n in (_timm_stages(m) or []) if n in last})
@@ -222,14 +253,29 @@ def layer_shapes(model, # an `nn.Module` or a fastai `Learner`
 def show_layers(model, # an `nn.Module` or a fastai `Learner`
                 x=None # a sample batch, its shape, an image size, or None (as in `stage_names`)
                ):
-    "Print `model`'s candidate layers with their output shapes, as `learn.summary()` does, numbering the stage outputs"
-    shape = sample_shape(model, x)
+    "Print `model`'s candidate layers with their output shapes, as `learn.summary()` does, numbering the stage outputs; for text and other non-image inputs, every layer with its number of calls"
+    shape = _sample(model, x)
+    if isinstance(shape, Tensor): return _show_calls(model, shape)
     stages = stage_names(model, shape)
     rows = [(n, t, _fmt(s), str(stages.index(n)) if n in stages else '') for n,t,s in layer_shapes(model, shape)]
     head = ('layer', 'type', 'output shape', 'stage')
     w = [max(len(r[j]) for r in rows + [head]) for j in range(3)]
     line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}".rstrip()
     print(f"{type(_root(model)).__name__} on a {_fmt(shape)} batch; stage_names: {stages}")
+    print(line(head)); print('-'*len(line(head)))
+    for r in rows: print(line(r))
+
+def _show_calls(model, x):
+    "`show_layers` for a model of non-image inputs: every layer called, its output (of the last call) and how often it is called"
+    m = _root(model)
+    calls,_ = _probe(m, x)
+    n_calls = {}
+    for c in calls: n_calls[c[0]] = n_calls.get(c[0], 0) + 1
+    rows = [(n, t, _fmt(s), str(n_calls[n])) for n,t,s in layer_shapes(model, x)]
+    head = ('layer', 'type', 'output shape', 'calls')
+    w = [max(len(r[j]) for r in rows + [head]) for j in range(3)]
+    line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}".rstrip()
+    print(f"{type(m).__name__} on a batch of shape {_fmt(tuple(x.shape))} ({x.dtype}); no spatial stages. Feature methods need a layer called once that returns a tensor")
     print(line(head)); print('-'*len(line(head)))
     for r in rows: print(line(r))
 

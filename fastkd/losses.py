@@ -85,7 +85,9 @@ def cosine_loss(fs:Tensor, # student feature
     fs,ft = match_features(fs, ft)
     dims = tuple(range(1, fs.ndim))   # sums over every non-batch dim: no flattening copy of channels-last maps
     dot,ns,nt = (fs*ft).sum(dims),fs.pow(2).sum(dims),ft.pow(2).sum(dims)
-    return (1 - dot*torch.rsqrt((ns*nt).clamp_min(1e-16))).mean()
+    # each squared norm floored at 1e-16 (each norm at 1e-8), as torch's `cosine_similarity`: floored as a product, the
+    # floor would act whenever |s|·|t| < 1e-8, and the cosine of two equal features of norm 5e-5 would come out 0.25
+    return (1 - dot*torch.rsqrt(ns.clamp_min(1e-16)*nt.clamp_min(1e-16))).mean()
 
 # %% ../nbs/04_losses.ipynb #f20a0886
 def fitnet_loss(fs_regressed:Tensor, # student feature after the regressor, teacher's shape

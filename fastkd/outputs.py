@@ -12,13 +12,29 @@ from torch import Tensor
 __all__ = ['model_logits', 'output_kind', 'class_rows', 'input_stats', 'teacher_input']
 
 # %% ../nbs/05d_outputs.ipynb #33a49ece
-def model_logits(out, what:str='model') -> Tensor:
-    "The logits in a model's output: a tensor, the first of a tuple, or the `logits` of a dict or of an object (Hugging Face style)"
+def model_logits(out, # a model's return value
+                 what:str='model', # how to call the model in errors
+                 select:int|str|None=None # which output: an index into a tuple/list, a key of a dict or an attribute name; None: the default rule
+                ) -> Tensor:
+    "The logits in a model's output: a tensor, the first of a tuple, or the `logits` of a dict or of an object (Hugging Face style); `select` picks another output (DeiT's distillation head)"
+    if select is not None: return _select_output(out, what, select)
     if isinstance(out, Tensor): return out
     if isinstance(out, (tuple,list)) and out and isinstance(out[0], Tensor): return out[0]
     if isinstance(out, Mapping) and isinstance(out.get('logits'), Tensor): return out['logits']
     if isinstance(getattr(out, 'logits', None), Tensor): return out.logits
     raise TypeError(f"{what} returned a {type(out).__name__}; expected logits: a tensor, a tuple starting with one, or a dict/object with `logits`")
+
+def _select_output(out, what, select):
+    "Output `select` of `out`: an index into a tuple/list, a key of a dict, an attribute of an object; a one-line error if it is absent or no tensor"
+    if isinstance(select, bool) or not isinstance(select, (int, str)): raise TypeError(f"{what}_output={select!r}; expected an int (index into a tuple output), a str (dict key or attribute) or None")
+    if isinstance(out, (tuple,list)) and isinstance(select, int): o = out[select] if -len(out) <= select < len(out) else KeyError
+    elif isinstance(out, Mapping): o = out.get(select, KeyError)
+    elif isinstance(select, str) and not isinstance(out, Tensor): o = getattr(out, select, KeyError)
+    else: o = KeyError
+    has = f"a {type(out).__name__}" + (f" of {len(out)}" if isinstance(out, (tuple,list)) else f" with keys {list(out)}" if isinstance(out, Mapping) else '')
+    if o is KeyError: raise ValueError(f"{what}_output={select!r}, but the {what} returns {has}; expected an index or key of its output")
+    if not isinstance(o, Tensor): raise TypeError(f"{what}_output={select!r} is a {type(o).__name__}, not a tensor; expected the output holding the {what}'s logits")
+    return o
 
 # %% ../nbs/05d_outputs.ipynb #73a4b034
 _KINDS = dict(
@@ -103,16 +119,43 @@ def dense_rows(s:Tensor, t:Tensor, yb, loss_func) -> tuple:
     return s,t,y
 
 # %% ../nbs/05d_outputs.ipynb #67e0247d
-def _vocab(learn_or_dls):
-    "A flat list of class names (`dls.vocab`), or None where there is none or it is nested (text, tabular)"
-    dls = getattr(learn_or_dls, 'dls', learn_or_dls)
-    try: v = getattr(dls, 'vocab', None)
-    except Exception: return None
+def _flat(v):
+    "`v` as a list of names (str, numbers), or None where it is not one"
     if v is None or isinstance(v, (str, bytes)): return None
     try: v = list(v)
     except TypeError: return None
     if not v or not all(isinstance(o, (str, int, float, bool)) or type(o).__module__ == 'numpy' for o in v): return None
     return v
+
+def _tls_vocabs(dls) -> tuple:
+    "`(input vocabs, target vocabs)` of the fastai `Datasets` behind `dls` (a `vocab` per `TfmdLists`, None where it has none); `([], [])` where there is no `Datasets`"
+    ds = getattr(getattr(dls, 'train', None), 'dataset', None)
+    tls,n_inp = getattr(ds, 'tls', None),getattr(ds, 'n_inp', 1) or 1
+    if not tls: return [],[]
+    def voc(tl):
+        try: return getattr(tl, 'vocab', None)
+        except Exception: return None
+    vs = [voc(tl) for tl in tls]
+    return vs[:n_inp],vs[n_inp:]
+
+def _vocab(learn_or_dls):
+    "The classes in output order: a flat `dls.vocab`, or for a nested one (text: `[tokens, classes]`) the single target's vocab; None where there is none or it is not known which"
+    dls = getattr(learn_or_dls, 'dls', learn_or_dls)
+    try: v = getattr(dls, 'vocab', None)
+    except Exception: return None
+    flat = _flat(v)
+    if flat is not None or v is None or isinstance(v, (str, bytes)): return flat
+    try: v = list(v)
+    except TypeError: return None
+    _,ys = _tls_vocabs(dls)
+    if len(ys) == 1 and v and ys[0] is not None and _flat(ys[0]) == _flat(v[-1]): return _flat(v[-1])   # the last element is the target's vocab
+    return None
+
+def _token_vocab(learn_or_dls):
+    "The token vocab of a text input (`Numericalize`'s: a list of words), or None"
+    xs,_ = _tls_vocabs(getattr(learn_or_dls, 'dls', learn_or_dls))
+    v = _flat(xs[0]) if len(xs) == 1 else None
+    return v if v is not None and all(isinstance(o, str) for o in v) else None
 
 def _after_batch_tfms(dls):
     dl = getattr(dls, 'train', None) or getattr(dls, 'valid', None)
@@ -135,7 +178,13 @@ def input_stats(learn_or_dls) -> dict:
 def teacher_input(teacher, # the teacher's fastai `Learner` (or its `DataLoaders`)
                   student # the student's fastai `Learner` (or its `DataLoaders`)
                  ):
-    "A `teacher_tfm` turning the student's batches into the teacher's own: undo the student's `Normalize`, resize to the teacher's size (bilinear), apply the teacher's `Normalize`"
+    "A `teacher_tfm` turning the student's batches into the teacher's own: undo the student's `Normalize`, resize to the teacher's size (bilinear), apply the teacher's `Normalize`; text: map the student's token ids to the teacher's through the two token vocabs (words the teacher lacks: its `xxunk`)"
+    ids = _token_map(teacher, student)
+    if ids is not None:
+        def text_tfm(x, *rest):
+            if not (isinstance(x, Tensor) and not x.is_floating_point()): return (x, *rest)
+            return (ids.to(x.device)[x], *rest)
+        return text_tfm
     t,s = input_stats(teacher),input_stats(student)
     def tfm(x, *rest):
         if not (isinstance(x, Tensor) and x.is_floating_point() and x.ndim == 4): return (x, *rest)
@@ -147,6 +196,17 @@ def teacher_input(teacher, # the teacher's fastai `Learner` (or its `DataLoaders
         return (x, *rest)
     return tfm
 
+def _token_map(teacher, # the teacher's fastai `Learner` (or its `DataLoaders`)
+              student # the student's fastai `Learner` (or its `DataLoaders`)
+             ) -> Tensor|None:
+    "For text Learners with different token vocabs: the teacher's id of each student token id (words the teacher lacks: its `xxunk`); None where the vocabs are the same or unknown"
+    tv,sv = _token_vocab(teacher),_token_vocab(student)
+    if tv is None or sv is None or tv == sv: return None
+    pos = {}
+    for i,w in enumerate(tv): pos.setdefault(w, i)
+    unk = pos.get('xxunk', 0)
+    return torch.tensor([pos.get(w, unk) for w in sv])
+
 def _differs(a, b): return (a is None) != (b is None) or (a is not None and (a.shape != b.shape or not torch.allclose(a, b, atol=1e-4)))
 
 # %% ../nbs/05d_outputs.ipynb #1219a687
@@ -156,6 +216,7 @@ class TeacherTask:
         self.dls = t_learn.dls if t_learn is not None else None   # the teacher's loaders: its preprocessing
         self.vocab = _vocab(t_learn) if t_learn is not None else None   # the teacher's classes, in its output order
         self.stats = input_stats(self.dls) if t_learn is not None else None
+        self.tokens = _token_vocab(t_learn) if t_learn is not None else None   # the teacher's token vocab (text)
     def tfm(self, teacher_tfm, learn):
         "The `teacher_tfm` to apply: 'auto' built from the two Learners"
         return teacher_input(self.dls, learn) if teacher_tfm == 'auto' else teacher_tfm
@@ -171,8 +232,12 @@ class TeacherTask:
         return (torch.tensor([pos[str(o)] for o in sv]),
                 f"{name}: the teacher's classes are in another order than the student's (teacher {list(tv)[:4]}..., student {list(sv)[:4]}...); fastkd reorders the teacher's outputs to the student's classes")
     def input_warning(self, name:str, learn, xs) -> str|None:
-        "A warning when the teacher Learner was trained on batches normalised or sized otherwise than the student's `xs`; None if not"
+        "A warning when the teacher Learner was trained on batches normalised or sized otherwise than the student's `xs`; None if not. Text read through another token vocab: an error"
         if self.stats is None: return None
+        sv = _token_vocab(learn) if self.tokens is not None else None
+        if sv is not None and sv != self.tokens:
+            diff = next((f"id {i}: teacher {a!r}, student {b!r}" for i,(a,b) in enumerate(zip(self.tokens, sv)) if a != b), f"{len(self.tokens)} and {len(sv)} tokens")
+            raise ValueError(f"{name}: the teacher Learner's token vocab differs from the student's ({diff}), so the same ids are other words to the teacher; expected teacher_tfm='auto' (maps the student's ids to the teacher's, unknown words to its xxunk) or your own teacher_tfm")
         s = input_stats(learn)
         x = xs[0] if xs and isinstance(xs[0], Tensor) else None
         s_size = tuple(x.shape[-2:]) if x is not None and x.ndim == 4 else None

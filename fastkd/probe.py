@@ -28,15 +28,18 @@ def _run_probe(m, mods, xs, meta):
     else:
         was = m.training; m.eval()
         xs = tuple(x[:2] if isinstance(x, Tensor) else x for x in xs)
-    got = {}
-    hs = [mm.register_forward_hook(lambda _m,i,o,n=n: got.__setitem__(n, (o, o._version) if isinstance(o, Tensor) else (o, None)))
-          for n,mm in mods.items()]
+    got,calls = {},{}
+    def rec(n):
+        def f(_m, i, o):
+            got[n],calls[n] = ((o, o._version) if isinstance(o, Tensor) else (o, None)),calls.get(n, 0) + 1
+        return f
+    hs = [mm.register_forward_hook(rec(n)) for n,mm in mods.items()]
     try:
         with torch.no_grad(): out = m(*xs)
     finally:
         for h in hs: h.remove()
         if was is not None: m.train(was)
-    return out,got
+    return out,got,calls
 
 def _attempts(model, layers):
     "Ways to probe `model`, cheapest first: a hook-free copy on the meta device; a copy keeping the model's own hooks (fastai's U-Net needs them); the model itself"
@@ -52,30 +55,39 @@ def _uncalled(model, n):
     "A one-line hint for layer `n`, never called in a forward pass"
     kids = [k for k,_ in find_module(model, n).named_children()]
     hint = f" (e.g. its last child {n + '.' + kids[-1]!r})" if kids else ''
-    return (f"layer {n!r} is never called in a forward pass (timm's gradient checkpointing, for one, runs a stage's blocks without calling the stage); "
-            f"expected a layer the forward calls: hook a block inside it{hint}, or turn checkpointing off (`model.set_grad_checkpointing(False)`)")
+    return (f"layer {n!r} is never called in a forward pass (known causes: timm's fused attention, `F.scaled_dot_product_attention`, skips submodules such as `attn_drop` or `q_norm`; "
+            f"gradient checkpointing runs a stage's blocks without calling the stage); expected a layer the forward calls: hook the enclosing module or a block inside it{hint}, "
+            f"or turn checkpointing off (`model.set_grad_checkpointing(False)`)")
+
+def _called_often(n, k):
+    "A one-line error for layer `n`, called `k` > 1 times in one forward pass"
+    return (f"layer {n!r} is called {k} times in one forward pass (a module used twice, or run once per chunk as fastai's AWD_LSTM in a text classifier), "
+            f"and its hook keeps only the last call; expected a layer called once per forward pass: hook the module that calls it, or a layer after it (e.g. the head's first layer)")
 
 def probe(model:nn.Module, # the model
           xs, # a sample input batch, or a tuple of inputs (only shapes and dtypes are used on the meta device)
           layers=(), # names of the layers whose outputs are wanted
-          what:str='model' # how to call the model in errors
+          what:str='model', # how to call the model in errors
+          output:int|str|None=None # which output holds the logits (`model_logits`' `select`)
          ) -> tuple:
-    "`(logits_shape, {layer: output_shape}, overwritten)`: `overwritten` names the layers whose output a later in-place op changes"
+    "`(logits_shape, {layer: output_shape}, overwritten)`: `overwritten` names the layers whose output a later in-place op changes; a layer called more than once per forward is refused"
     for n in layers: find_module(model, n, what)   # a bad name fails first, with its suggestions
     xs = cast_floats(as_tuple(xs), param_dtype(unwrap_model(model)))   # the model's own dtype (a bf16 model gets bf16 inputs)
     err = None
     for attempt in _attempts(model, layers):
         try:
             m,mods,meta = attempt()
-            out,got = _run_probe(m, mods, xs, meta)
+            out,got,calls = _run_probe(m, mods, xs, meta)
             break
         except Exception as e: err = e   # the last one, the model's own run, says what is wrong
     else:
         msg = str(err).splitlines()[0] if str(err) else ''
         raise ValueError(f"{what} fails on a sample batch of shape {[tuple(x.shape) for x in xs if isinstance(x, Tensor)]} ({type(err).__name__}: {msg}); expected a model that runs on the training inputs") from err
-    logits = model_logits(out, what)
+    logits = model_logits(out, what, output)
     missing = [n for n in layers if n not in got]
     if missing: raise ValueError(f"{what} {_uncalled(model, missing[0])}")
+    often = [n for n in layers if calls[n] > 1]
+    if often: raise ValueError(f"{what} {_called_often(often[0], calls[often[0]])}")
     shapes = {n:(tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__) for n,(o,v) in got.items()}
     overwritten = {n for n,(o,v) in got.items() if v is not None and o._version != v}
     return tuple(logits.shape),shapes,overwritten
@@ -114,6 +126,36 @@ def compare_logits(name:str, s_out:tuple, t_out:tuple) -> tuple|None:
     if s_out[1:] != t_out[1:]:
         raise ValueError(f"teacher outputs shape {t_out[1:]} per sample and student {s_out[1:]}; expected the same number of classes{' and positions' if len(s_out) > 2 else ''} for {name}")
     return None
+
+_TOKENS = (nn.Linear, nn.LayerNorm, nn.Embedding, nn.RNNBase, nn.MultiheadAttention)   # act on the last dim: (N,L,C) outputs
+_CHANNELS = (nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.GroupNorm, nn.AvgPool1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)   # (N,C,L)
+
+def feature_layout(module:nn.Module) -> str|None:
+    "What a 3-D output of `module` is: 'tokens' (N,L,C) when its last layer acting on a dim is a Linear/LayerNorm/RNN (a ViT block, a transformer), 'channels' (N,C,L) after a Conv1d/BatchNorm1d/pooling; None: unknown"
+    for m in reversed(list(module.modules())):
+        if isinstance(m, _TOKENS) or type(m).__name__ in ('RMSNorm', 'LlamaRMSNorm'): return 'tokens'
+        if isinstance(m, _CHANNELS): return 'channels'
+    return None
+
+def check_features(cb, # the callback: its layers, `feature_ndim`, `learn.model` and `teacher`
+                   s_shapes:list, # probed (batch-first) output shapes of the student layers, or type names of non-tensor outputs
+                   t_shapes:list # ...of the teacher layers
+                  ):
+    "Before `setup`: every hooked layer returns a tensor, of rank `feature_ndim` (if set); token features (N,L,C) pair with the same token count (unless the method flattens features: `flattens_features`)"
+    name,pairs = type(cb).__name__,list(zip(cb.student_layers, cb.teacher_layers, s_shapes, t_shapes))
+    for n,m,a,b in pairs:
+        for who,l,o in (('student',n,a),('teacher',m,b)):
+            if not isinstance(o, tuple): raise ValueError(f"{name}: {who} layer {l!r} returns a {o}, not a tensor (an LSTM returns (output, (h, c))); expected a layer returning a tensor for features: hook a module inside or after it (see show_layers)")
+    check_ndim(name, cb.feature_ndim, cb.student_layers, cb.teacher_layers, s_shapes, t_shapes)
+    flat = getattr(cb, 'flattens_features', False)
+    if cb.feature_ndim is not None or flat: return
+    lay = lambda model, l, o: feature_layout(find_module(model, l)) if len(o) == 3 else None
+    for n,m,a,b in pairs:
+        ls,lt = lay(cb.learn.model, n, a),lay(cb.teacher, m, b)
+        if 'tokens' not in (ls, lt) or (len(a) == len(b) == 3 and a[1] == b[1] and 'channels' not in (ls, lt)): continue
+        who,l,o,other,l2,o2 = ('student',n,a,'teacher',m,b) if ls == 'tokens' else ('teacher',m,b,'student',n,a)
+        raise ValueError(f"{name}: {who} layer {l!r} gives token features {o[1:]} ({o[1]} tokens of {o[2]}) and {other} layer {l2!r} gives {o2[1:]}, which {name} would pool as (C,L) channels; "
+                         f"expected the same token count on both sides, or a pooled feature (N,C) or conv feature maps (N,C,H,W) on both")
 
 def check_ndim(name:str, ndim, s_layers, t_layers, s_shapes, t_shapes):
     "An error unless every paired feature has rank `ndim` (None: any)"

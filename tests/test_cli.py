@@ -87,7 +87,8 @@ def test_help_lists_choices_and_defaults():
     code,out,_ = cli('run', '--help')
     assert code == 0
     flat = ' '.join(out.split())
-    for s in ('{smoke,cpu,gpu}', 'default: gpu on CUDA, else cpu', 'default: runs', 'default: results', 'default: 0', '--debug', 'classic', *R.EXPERIMENTS):
+    for s in ('{smoke,cpu,gpu}', 'default: gpu on CUDA, else cpu', 'default: runs', 'default: results', 'default: 0', '--debug', 'classic', *R.EXPERIMENTS,
+              '--settings {reference,tuned}', 'default: reference', 'tuning.csv'):
         assert s in flat, s
 
 def test_list_prints_the_registry():
@@ -247,3 +248,131 @@ def test_tune_never_chooses_a_failed_candidate_and_keeps_the_reference_on_a_tie(
     import json
     r = json.loads((tmp_path/'out'/'smoke'/'runs'/'logit-seed0.json').read_text())
     assert r['tuning_record'] == 'tuning/runs/logit-reference-seed0.json' and r['test_acc'] is not None
+
+# --- the settings that run, and what they are compared with ----------------------------------------------------------------
+
+REF = ROOT/'results'/'cpu'
+
+def _copy_records(src:Path, dest:Path, exps, sub='runs'):
+    "A fake new run: the committed teacher record and `exps`' records of `src/sub` copied to `dest` (as a rerun on the same machine writes them)"
+    import shutil
+    (dest/'runs').mkdir(parents=True, exist_ok=True); shutil.copyfile(src/'teacher.json', dest/'teacher.json')
+    for e in exps:
+        for p in (src/sub).glob(f'{e}-seed*.json'): shutil.copyfile(p, dest/'runs'/p.name)
+
+def test_make_experiments_compares_every_classic_experiment(tmp_path):
+    """`make experiments` reruns the classic experiments with the preset's own settings: each is compared with the committed records of
+    those settings (results/cpu/runs/), although the committed summary shows the tuned setting for cosine, fitnet, combined and shifted"""
+    from fastkd.suite.report import reproduction, reproduction_markdown
+    if not (REF/'runs').is_dir(): pytest.skip('no committed results/cpu')
+    make = (ROOT/'Makefile').read_text()
+    assert 'ARGS ?= --preset cpu --seeds 0 1 2 --only classic' in make
+    classic = R.select_experiments(['classic'])
+    assert classic == ['baseline', 'logit', 'cosine', 'fitnet', 'attention', 'combined', 'shifted']
+    _copy_records(REF, tmp_path/'cpu', classic)
+    rep = reproduction(tmp_path/'cpu', REF, order=classic, final=False)   # what `run_suite` (reference settings) compares
+    assert list(rep.experiment) == ['teacher'] + classic, list(rep.experiment)
+    assert rep.agrees.tolist() == [True]*8 and (rep.seeds[1:] == '0 1 2').all() and (rep['diff'] == 0).all(), rep
+    assert reproduction_markdown(rep).rstrip().endswith('8 of 8 compared experiments agree with the reference: '
+                                                        "|difference| ≤ max(2 × the reference's std over its seeds, 0.5 points).")
+    tuned = [e for e in classic if (REF/'tuned'/'runs'/f'{e}-seed0.json').exists()]
+    assert tuned == ['cosine', 'fitnet', 'combined', 'shifted'], tuned   # the rows the committed summary shows with their tuned setting
+
+def test_committed_results_compared_with_themselves(tmp_path):
+    "The committed run compared with itself, as its summary reads it (tuned settings where chosen) and with the preset's own settings: every experiment compared, and agrees"
+    from fastkd.suite.report import reproduction, summarize
+    if not (REF/'runs').is_dir(): pytest.skip('no committed results/cpu')
+    for final in (True, False):
+        rep = reproduction(REF, REF, final=final)
+        assert rep.agrees.tolist() == [True]*len(rep) and (rep.note == '').all(), (final, rep[rep.agrees != True])
+    assert set(reproduction(REF, REF).experiment) == set(summarize(REF).experiment)   # every row of the published table
+    # a fake new run of the tuned settings (`fastkd run --settings tuned`): the tuned records, compared with the committed tuned ones
+    _copy_records(REF, tmp_path/'cpu', ['baseline']); _copy_records(REF, tmp_path/'cpu'/'tuned', ['cosine'], sub='tuned/runs')
+    (tmp_path/'cpu'/'tuned'/'teacher.json').unlink()
+    rep = reproduction(tmp_path/'cpu', REF).set_index('experiment')
+    assert rep.loc['cosine', 'agrees'] == True and rep.loc['cosine', 'diff'] == 0 and rep.loc['cosine', 'seeds'] == '0 1 2'
+
+def test_list_settings_tuned_shows_the_tuning_choice():
+    if not (REF/'tuning.csv').exists(): pytest.skip('no committed results/cpu/tuning.csv')
+    code,out,err = cli('list', '--settings', 'tuned', '--preset', 'cpu', '--reference', str(ROOT/'results'))
+    assert code == 0, err
+    assert f"settings: tuned ({REF/'tuning.csv'})" in out
+    assert '| cosine |' in out and 'cos_weight=6.667 | tuned: cos_weight ×1/3, best of 3' in out, out
+    assert '| T=4, kd_weight=0.9 | tuned: the reference, best of 3' in out   # logit: the reference's setting won
+    code,out,_ = cli('list', '--preset', 'cpu')
+    assert code == 0 and '| cos_weight=20 |' in out and 'tuned:' not in out   # the default: the preset's own
+
+def test_settings_tuned_without_a_tuning_table_is_one_line(tmp_path):
+    code,_,err = cli('list', '--settings', 'tuned', '--preset', 'gpu', '--reference', str(tmp_path))
+    one_line_error(code, err, f"no tuning table {tmp_path/'gpu'/'tuning.csv'}; expected the tuning.csv that `fastkd tune --preset gpu` writes there")
+    code,_,err = cli('run', '--settings', 'tuned', '--preset', 'gpu', '--reference', str(tmp_path), '--data', str(tmp_path/'nowhere'), '--out', str(tmp_path/'out'))
+    one_line_error(code, err, f"no tuning table {tmp_path/'gpu'/'tuning.csv'}")
+    assert not (tmp_path/'out').exists()
+    code,_,err = cli('run', '--settings', 'best')
+    assert code == 2 and "invalid choice: 'best'" in err
+
+def test_run_settings_tuned_runs_the_tuning_choice(tmp_path, monkeypatch):
+    """`fastkd run --settings tuned` trains each experiment with the setting tuning.csv chose: another than the preset's into tuned/,
+    the preset's own into runs/; a rerun resumes; `--settings reference` (the default) then trains the preset's own setting"""
+    import pandas as pd
+    from fastkd.data import make_fake_cifar
+    from fastkd.suite import run as S
+    monkeypatch.setenv('FASTKD_CACHE', str(tmp_path/'cache'))
+    data = make_fake_cifar(tmp_path/'data', n_train=3, n_test=2)
+    (tmp_path/'ref'/'smoke').mkdir(parents=True)
+    pd.DataFrame([dict(experiment='logit', candidate='reference', settings='T=4; kd_weight=0.9', seed=0, status='done', chosen='no'),
+                  dict(experiment='logit', candidate='kd_weight ×1/3', settings='T=4; kd_weight=0.3', seed=0, status='done', chosen='no'),
+                  dict(experiment='logit', candidate='kd_weight ×3', settings='T=4; kd_weight=2.7', seed=0, status='done', chosen='yes'),
+                  dict(experiment='cosine', candidate='reference', settings='cos_weight=20', seed=0, status='done', chosen='yes'),
+                  dict(experiment='cosine', candidate='cos_weight ×3', settings='cos_weight=60', seed=0, status='done', chosen='no')]
+                ).to_csv(tmp_path/'ref'/'smoke'/'tuning.csv', index=False)
+    calls,views = [],[]
+    monkeypatch.setattr(S, 'get_teacher', lambda *a, **k: (None, {}))
+    monkeypatch.setattr(S, 'run_student', _fake_run_student(calls, lambda hp: 0.5))
+    monkeypatch.setattr(S, '_estimate', lambda *a, **k: (1., 'a stand-in'))
+    def report(out, figures=None, final=True, tuning=None, **k):
+        from fastkd.suite.report import summarize
+        views.append((final, tuning)); return summarize(out, final=final, tuning=tuning)
+    monkeypatch.setattr(S, 'write_report', report)
+    args = ['run', '--preset', 'smoke', '--only', 'baseline', 'logit', 'cosine', 'fitnet', '--seeds', '0', '1', '--data', str(data),
+            '--out', str(tmp_path/'out'), '--reference', str(tmp_path/'ref')]
+    code,out,err = cli(*args, '--settings', 'tuned')
+    assert code == 0, err
+    res = tmp_path/'out'/'smoke'
+    got = {(c[0], c[1]): (c[2], c[4]) for c in calls}
+    assert got[('logit', 0)] == (str(res/'tuned'), dict(T=4., kd_weight=2.7)) and got[('logit', 1)][0] == str(res/'tuned')
+    assert got[('cosine', 0)] == (str(res), dict(cos_weight=20.)) and got[('baseline', 1)] == (str(res), {})
+    assert got[('fitnet', 0)] == (str(res), R.experiment_hparams('fitnet', 'smoke'))   # not in the tuning table: the preset's own
+    assert f"settings: tuned, as `fastkd tune` chose them ({tmp_path/'ref'/'smoke'/'tuning.csv'}): logit kd_weight=2.7" in out, out
+    assert '(fitnet: not tuned)' in out and views == [(True, tmp_path/'ref'/'smoke')]
+    assert '| T=4, kd_weight=2.7 | tuned: kd_weight ×3, best of 3 |' in out and '| cos_weight=20 | tuned: the reference\'s, best of 2 |' in out, out
+    calls.clear()
+    code,out,err = cli(*args, '--settings', 'tuned')
+    assert code == 0 and calls == [], (err, calls)   # resumes: everything is done
+    code,out,err = cli(*args)                         # the default: the preset's own settings; only logit's differ
+    assert code == 0, err
+    assert [(c[0], c[1], c[2], c[4]['kd_weight']) for c in calls] == [('logit', 0, str(res), 0.9), ('logit', 1, str(res), 0.9)], calls
+    assert views[-1] == (False, None)
+
+def test_run_one_experiment_to_the_end(tmp_path, monkeypatch):
+    """`fastkd run --only logit` (no baseline, so no gain) trains, writes the summary and the figures that have something to show,
+    says in one line that the gain figure is left out, and exits 0; a second run compares itself with the first"""
+    import time
+    from fastkd.data import make_fake_cifar
+    monkeypatch.setenv('FASTKD_CACHE', str(tmp_path/'cache'))
+    data = make_fake_cifar(tmp_path/'data', n_train=40, n_test=10)   # the smoke preset's 30 a class, and its validation split
+    t0 = time.time()
+    code,out,err = cli('run', '--preset', 'smoke', '--only', 'logit', '--data', str(data), '--out', str(tmp_path/'a'), '--reference', 'none')
+    assert code == 0, err[-3000:]
+    res = tmp_path/'a'/'smoke'
+    assert (res/'runs'/'logit-seed0.json').exists() and (res/'summary.csv').exists()
+    assert {p.name for p in (res/'figures').glob('*.png')} == {'train_loss.png', 'valid_accuracy.png', 'predictions.png'}
+    assert f"{res/'figures'/'test_accuracy.png'}: left out: no experiment has a baseline run of the same seed" in out, out
+    import shutil; (tmp_path/'b'/'smoke').mkdir(parents=True); shutil.copyfile(res/'teacher.pth', tmp_path/'b'/'smoke'/'teacher.pth')
+    shutil.copyfile(res/'teacher.json', tmp_path/'b'/'smoke'/'teacher.json')   # the same teacher: only the student trains again
+    code,out,err = cli('run', '--preset', 'smoke', '--only', 'logit', '--data', str(data), '--out', str(tmp_path/'b'), '--reference', str(tmp_path/'a'))
+    assert code == 0, err[-3000:]
+    assert 'compared experiments agree' in (tmp_path/'b'/'smoke'/'reproduction.md').read_text()
+    rep = (tmp_path/'b'/'smoke'/'reproduction.md').read_text()
+    assert '| logit | 0 |' in rep and 'the reference ran it with other settings' not in rep, rep
+    assert time.time() - t0 < 120

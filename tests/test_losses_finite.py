@@ -17,7 +17,7 @@ import pytest, torch, torch.nn.functional as F
 from hypothesis import given, settings, HealthCheck, strategies as st
 from fastkd.losses import (kd_loss, binary_kd_loss, standardize_logits, cosine_loss, fitnet_loss, at_loss, dkd_loss,
                            dist_loss, nkd_loss, vid_loss, hcl_loss, crd_nce_loss, rkd_loss, pkt_loss, sp_loss, nst_loss,
-                           cc_loss, ofd_loss, ab_loss, fsp_loss, fsp_matrix, attention_map, match_features, _grams)
+                           cc_loss, ofd_loss, ab_loss, fsp_loss, match_features, _grams)
 import fastkd.losses
 
 _spec = importlib.util.spec_from_file_location('reference_terms', Path(__file__).resolve().parents[1]/'benchmarks'/'reference_terms.py')
@@ -104,9 +104,10 @@ def logit_pair(draw):
     return s,t,y,draw(st.sampled_from([1., 4.])),draw(st.sampled_from(FLOATS))
 
 # --- logits ---------------------------------------------------------------------------------------------------------
+def _standardized(z): return standardize_logits(z.movedim(1, -1)).movedim(-1, 1)   # the classes in dim 1, dense ones too
 LOGIT_LOSSES = {   # name: (loss(s, t, y, T), reference(s, t, y, T) or None)
     'kd_loss': (lambda s,t,y,T: kd_loss(s, t, T), lambda s,t,y,T: R.ref_kd_loss(s, t, T)),
-    'standardize_logits': (lambda s,t,y,T: kd_loss(standardize_logits(s), standardize_logits(t), T),
+    'standardize_logits': (lambda s,t,y,T: kd_loss(_standardized(s), _standardized(t), T),
                            lambda s,t,y,T: R.ref_kd_loss(s, t, T, logit_stand=True)),
     'binary_kd_loss': (lambda s,t,y,T: binary_kd_loss(s, t, T), None),
     'dkd_loss': (lambda s,t,y,T: dkd_loss(s, t, y, T=T), lambda s,t,y,T: R.ref_dkd_loss(s, t, y, 1., 8., T)),
@@ -145,8 +146,13 @@ def _vid_reference(a):
     v = R.VIDLoss(len(a), len(a), len(a)).double(); v.regressor = torch.nn.Identity(); v.log_scale = torch.nn.Parameter(a.double())
     return v
 def _ofd_margin(a): return -a.abs()                                             # OFD's margins are ≤ 0
-FEATURE_LOSSES = {   # name: (loss(s, t, a) with `a` a per-channel (C,) vector, reference(s, t, a) or None, drawing options)
-    'cosine_loss': (lambda s,t,a: cosine_loss(s, t), lambda s,t,a: R.ref_cosine(s, t), {}),
+def _cosine_defined(s, t):
+    "No sample's pooled feature has a norm below 1e-8, where the cosine is an ε's choice: `cosine_similarity` floors each norm at\
+    1e-8 without passing the floor's gradient on, and we with (both finite)"
+    return all(bool((x.flatten(1).norm(dim=1) > 1e-8).all()) for x in match_features(s, t))
+FEATURE_LOSSES = {   # name: (loss(s, t, a) with `a` a per-channel (C,) vector, reference(s, t, a) or None, drawing options
+                     # and `ref_if(s, t)`, where the reference is compared)
+    'cosine_loss': (lambda s,t,a: cosine_loss(s, t), lambda s,t,a: R.ref_cosine(s, t), dict(ref_if=_cosine_defined)),
     'fitnet_loss': (lambda s,t,a: fitnet_loss(s, t), lambda s,t,a: F.mse_loss(s, t), dict(same_shape=True)),
     'at_loss': (lambda s,t,a: at_loss(s, t), lambda s,t,a: R.ref_at_loss(s, t), dict(square=True)),
     'rkd_loss': (lambda s,t,a: rkd_loss(s, t), lambda s,t,a: R.ref_rkd_loss(s, t), dict(min_n=2)),
@@ -166,10 +172,11 @@ FEATURE_LOSSES = {   # name: (loss(s, t, a) with `a` a per-channel (C,) vector, 
 @given(data=st.data())
 def test_feature_loss_finite(name, data):
     fn,ref,opts = FEATURE_LOSSES[name]
+    opts = dict(opts); ref_if = opts.pop('ref_if', lambda s,t: True)
     s,t,dtype,cl = data.draw(feature_pair(**opts))
     a = torch.randn(s.shape[1], generator=_gen(data.draw), dtype=torch.float64) * data.draw(st.sampled_from([1., 30.]))
     assert_finite(fn, _leaf(s, dtype, cl), _leaf(t, dtype, cl), _leaf(a, dtype))
-    if ref is not None: assert_matches_reference(lambda x: fn(x, t, a), lambda x: ref(x, t, a), s)
+    if ref is not None and ref_if(s, t): assert_matches_reference(lambda x: fn(x, t, a), lambda x: ref(x, t, a), s)
 
 @SETTINGS
 @given(data=st.data())
@@ -180,7 +187,12 @@ def test_fsp_loss_finite(data):
     c2,h2 = data.draw(st.integers(1, 5)),data.draw(st.sampled_from([h, max(h//2, 1)]))
     s2 = data.draw(fmap(n, c2, h2, h2)); t2 = s2.clone() if data.draw(st.booleans()) else data.draw(fmap(n, c2, h2, h2))
     assert_finite(lambda a,b,c,d: fsp_loss([a, b], [c, d]), *[_leaf(x, dtype, cl) for x in (s1, s2, t1, t2)])
-    assert_matches_reference(lambda x: fsp_loss([x, s2], [t1, t2]), lambda x: R.ref_fsp_loss([x, s2.double()], [t1, t2]), s1)
+    assert_matches_reference(lambda x: fsp_loss([x, s2], [t1, t2]), lambda x: R.ref_fsp_loss([x, s2], [t1, t2]), s1)
+
+def test_every_loss_covered():
+    "Every public loss of fastkd.losses is drawn above (a new one must be added here)"
+    helpers = {'match_features', 'attention_map', 'fsp_matrix'}   # parts of cosine_loss, at_loss and fsp_loss, tested through them
+    assert set(fastkd.losses.__all__) - helpers == set(LOGIT_LOSSES) | set(FEATURE_LOSSES) | {'crd_nce_loss', 'fsp_loss'}
 
 # --- NST: the dead-channel fix (issue 25, item 8) ----------------------------------------------------------------------
 def _row_norms_before(g, eps=1e-12): return g.diagonal(dim1=1, dim2=2).sqrt().clamp_min(eps)
@@ -196,25 +208,42 @@ def test_nst_dead_channel():
     "The issue's case: a ReLU map of a small spatial size has all-zero channels; value and gradient finite, equal to RepDistiller's"
     torch.manual_seed(0)
     for shape in [(3,32,2,2), (3,32,1,1), (2,8,4,4)]:
-        s = F.relu(torch.randn(shape)); s[:, 0] = 0                                 # at least one dead channel
-        t = torch.randn(shape)
+        s = F.relu(torch.randn(shape, dtype=torch.float64)); s[:, 0] = 0             # at least one dead channel
+        t = torch.randn(shape, dtype=torch.float64)
         assert (s.flatten(2).abs().sum(2) == 0).any()
-        assert_finite(nst_loss, s.requires_grad_(), t)
+        assert not _value_and_grads(nst_before, (s.float().requires_grad_(), t.float()))[1][0].isfinite().all()   # the bug
+        for dtype in (torch.float32, torch.bfloat16, torch.float64): assert_finite(nst_loss, _leaf(s, dtype), t.to(dtype))
         assert_matches_reference(lambda x: nst_loss(x, t), lambda x: R.ref_nst_loss(x, t), s)
         v,(g,) = _value_and_grads(nst_loss, (s.detach().requires_grad_(), t))
         assert (g[:, 0] == 0).all()                                                 # a dead channel gets no gradient, as in the reference
 
+def cosine_before(fs, ft):
+    "`cosine_loss` before issue 25: the floor on the product |s|²·|t|², so acting on small features (|s|·|t| < 1e-8) too"
+    fs,ft = match_features(fs, ft)
+    dims = tuple(range(1, fs.ndim))
+    dot,ns,nt = (fs*ft).sum(dims),fs.pow(2).sum(dims),ft.pow(2).sum(dims)
+    return (1 - dot*torch.rsqrt((ns*nt).clamp_min(1e-16))).mean()
+
+def test_cosine_small_features():
+    "Two equal features of norm 5e-5: a cosine of 1 (loss 0), as torch's `cosine_similarity`; it was 0.25 with the floor on the product"
+    s = torch.full((2,1,1,1), 5e-5)
+    torch.testing.assert_close(cosine_before(s, s), torch.tensor(0.75))
+    torch.testing.assert_close(cosine_loss(s, s), torch.tensor(0.), atol=1e-6, rtol=0)
+
 @pytest.mark.parametrize('cl', [False, True])
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_nst_unchanged_without_dead_channels(cl, dtype):
-    "On maps without an all-zero channel the fix changes nothing: value and gradient as before (the committed CIFAR-10 runs)"
+@pytest.mark.parametrize('name', ['nst_loss', 'cosine_loss'])
+def test_fixes_change_nothing_on_ordinary_inputs(name, cl, dtype):
+    "On maps without an all-zero channel (NST), or with |s|, |t| and |s|·|t| ≥ 1e-8 (cosine), the fixes change nothing: value and gradient as before,\
+    so the committed CIFAR-10 runs stand"
+    new,old = dict(nst_loss=(nst_loss, nst_before), cosine_loss=(cosine_loss, cosine_before))[name]
     torch.manual_seed(0)
     for shs,sht in [((4,16,8,8),(4,32,8,8)), ((2,3,2,2),(2,5,4,4)), ((3,32,2,2),(3,32,2,2)), ((2,4,1,1),(2,4,1,1))]:
         s,t = torch.randn(shs, dtype=dtype),torch.randn(sht, dtype=dtype)
-        for x in (s, F.relu(s) + 1e-3):
+        for x in (s, F.relu(s) + 1e-3, 1e-3*s):
             if cl: x,t = x.contiguous(memory_format=torch.channels_last),t.contiguous(memory_format=torch.channels_last)
-            v0,(g0,) = _value_and_grads(nst_before, (x.detach().requires_grad_(), t))
-            v1,(g1,) = _value_and_grads(nst_loss, (x.detach().requires_grad_(), t))
+            v0,(g0,) = _value_and_grads(old, (x.detach().requires_grad_(), t))
+            v1,(g1,) = _value_and_grads(new, (x.detach().requires_grad_(), t))
             assert g0.isfinite().all()
             torch.testing.assert_close(v1, v0, rtol=0, atol=1e-6); torch.testing.assert_close(g1, g0, rtol=0, atol=1e-6)
             assert torch.equal(v1, v0) and torch.equal(g1, g0)                      # in fact bit for bit

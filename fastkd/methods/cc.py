@@ -20,6 +20,7 @@ from ..layers import check_flat
 class CorrelationCB(DistillCallback):
     "Correlation congruence: add `weight · Σ_pairs cc_loss(student head(feature), teacher head(feature))`; the linear heads train with the student"
     term_name,needs_pairs,uses_logits = 'cc',True,False
+    flattens_features = True   # each feature flattened per sample: any layout (tokens, maps, vectors)
     min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (the references: `['head.1']`, the pooled feature), paired in order with...

@@ -189,6 +189,7 @@ def _size(shape): return math.prod(shape) if isinstance(shape, tuple) and all(is
 class CRDCB(DistillCallback):
     "CRD: add `weight · (NCE_s + NCE_t)`, the student's and the teacher's embeddings told apart from other samples' in memory banks"
     term_name,needs_pairs,uses_logits = 'crd',True,False
+    flattens_features = True   # each feature flattened per sample: any layout (tokens, maps, vectors)
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layer:str, # the student layer giving the feature to embed (the pooled penultimate one in the reference)
                  teacher_layer:str, # the teacher layer giving the feature to embed

@@ -14,7 +14,7 @@ __all__ = ['LogitDistillCB']
 
 # %% ../../nbs/06_logit.ipynb #df090e66
 class LogitDistillCB(DistillCallback):
-    "Hinton KD: add `weight · T² · KL(softmax(t/T) ‖ softmax(s/T))` to the student's training loss (per label for multi-label, MSE for regression)"
+    "Hinton KD: add `weight · T² · KL(softmax(t/T) ‖ softmax(s/T))` to the student's training loss (per label for multi-label, MSE for regression); `hard`: cross-entropy to the teacher's argmax class (DeiT)"
     term_name = 'kd'
     outputs = ('softmax','sigmoid','regression')
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
@@ -22,20 +22,27 @@ class LogitDistillCB(DistillCallback):
                  weight:float=1., # weight of the KD term
                  standardize:bool=False, # Z-score both logits before the softmax (Sun et al. 2024)
                  output:str='auto', # what the outputs are: 'softmax' (class logits, dim 1), 'sigmoid' (multi-label logits), 'regression'; 'auto': from `learn.loss_func`
-                 teacher_tfm=None # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
+                 teacher_tfm=None, # applied to the teacher's input batch (its own preprocessing); 'auto': from the teacher Learner's
+                 hard:bool=False, # DeiT's hard distillation: `cross_entropy(s, t.argmax(1))`, the teacher's top class as the label (`T` unused)
+                 student_output:int|str|None=None, # which student output the term applies to (index of a tuple output, key of a dict: DeiT's distillation head); None: the first/`logits`
+                 teacher_output:int|str|None=None # the same for the teacher
                 ):
         T = check_number('T', T, positive=True)
         if output not in ('auto','softmax','sigmoid','regression'):
             raise ValueError(f"output={output!r}; expected 'auto', 'softmax', 'sigmoid' or 'regression'")
-        super().__init__(teacher, weight=weight, teacher_tfm=teacher_tfm)
-        self.T,self.standardize,self.output = T,standardize,output
+        if hard and standardize: raise ValueError("LogitDistillCB(hard=True) takes the teacher's argmax class, which standardizing leaves as it is; expected standardize=False with hard=True")
+        super().__init__(teacher, weight=weight, teacher_tfm=teacher_tfm, student_output=student_output, teacher_output=teacher_output)
+        self.T,self.standardize,self.output,self.hard = T,standardize,output,bool(hard)
     def _output_kind(self):
         kind = super()._output_kind()
         if self.standardize and kind in ('sigmoid','regression'):
             raise ValueError(f"LogitDistillCB(standardize=True) Z-scores logits over the classes of a softmax; the outputs here are {kind} ({type(self.learn.loss_func).__name__}); expected standardize=False")
+        if self.hard and kind in ('sigmoid','regression'):
+            raise ValueError(f"LogitDistillCB(hard=True) takes the teacher's argmax class of a softmax; the outputs here are {kind} ({type(self.learn.loss_func).__name__}); expected hard=False")
         return kind
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         if self.kind == 'sigmoid': return binary_kd_loss(s_pred, t_pred, self.T)
         if self.kind == 'regression': return F.mse_loss(s_pred, t_pred)
+        if self.hard: return F.cross_entropy(s_pred, t_pred.argmax(1))   # class rows: dense logits come as (N·positions, C)
         if self.standardize: s_pred,t_pred = standardize_logits(s_pred),standardize_logits(t_pred)
         return kd_loss(s_pred, t_pred, self.T)

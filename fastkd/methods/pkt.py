@@ -17,6 +17,7 @@ from ..layers import check_flat
 class PKTCB(DistillCallback):
     "Probabilistic knowledge transfer: add `weight · Σ_pairs pkt_loss(student feature, teacher feature)` (KL between cosine-kernel probabilities over the batch)"
     term_name,needs_pairs,uses_logits = 'pkt',True,False
+    flattens_features = True   # each feature flattened per sample: any layout (tokens, maps, vectors)
     min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (the references: `['head.1']`, the pooled feature), paired in order with...

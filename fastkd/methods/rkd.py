@@ -19,6 +19,7 @@ from ..layers import check_flat
 class RelationalKDCB(DistillCallback):
     "Relational KD: add `weight · Σ_pairs rkd_loss(student feature, teacher feature)` (distances and angles between the batch's samples) to the training loss"
     term_name,needs_pairs,uses_logits = 'rkd',True,False
+    flattens_features = True   # each feature flattened per sample: any layout (tokens, maps, vectors)
     min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (the references: `['head.1']`, the pooled feature), paired in order with...

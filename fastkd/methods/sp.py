@@ -17,6 +17,7 @@ from ..layers import check_flat
 class SimilarityCB(DistillCallback):
     "Similarity-preserving KD: add `weight · Σ_pairs sp_loss(student feature, teacher feature)` (normalised N×N similarity matrices)"
     term_name,needs_pairs,uses_logits = 'sp',True,False
+    flattens_features = True   # each feature flattened per sample: any layout (tokens, maps, vectors)
     min_batch = 2   # relations between the batch's samples: a batch of 1 has none
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names (RepDistiller: `['layer3']`, the last stage), paired in order with...

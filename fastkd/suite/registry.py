@@ -109,7 +109,7 @@ def add_experiment(name:str, # letters, digits, `-`, `_`; not `teacher`, `all` o
     "Register an experiment of the suite (a new name goes last; an existing one only with `replace=True`, in place); return it"
     if name in EXPERIMENTS and not replace:
         raise ValueError(f"experiment {name!r} exists already ({EXPERIMENTS[name].description}); expected a new name, or replace=True to replace it")
-    taken = (set(experiment_groups()) - {name}) | {'teacher'}
+    taken = set(experiment_groups()) | {'teacher'}
     if not re.fullmatch(r'[A-Za-z0-9_-]+', name) or name in taken:
         raise ValueError(f"experiment name {name!r}; expected letters, digits, '-' or '_', and not one of {sorted(taken)}")
     clash = [g for g in groups if g in EXPERIMENTS or g == name]

@@ -19,7 +19,7 @@ with warnings.catch_warnings():   # fastai's import-time `torch.jit.script` Futu
     from fastkd.learner import teacher_learner, student_learner, evaluate_test
     from fastkd.distill import DistillCallback
     from fastkd.suite.registry import (PRESETS, EXPERIMENTS, StepSchedule, learner_kwargs, experiment_hparams, select_experiments,
-                                       experiment_kinds, experiment_descriptions, load_runs)
+                                       experiment_kinds, experiment_descriptions, load_runs, tuned_hparams)
     from fastkd.suite.report import write_report, summarize, summary_markdown, same_settings
 
 # %% auto #0
@@ -262,14 +262,25 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
               device=None, # default CUDA if present
               verbose:bool=True, # print the plan, the progress and the tables
               reference=None, # a results folder to compare with, where `<reference>/<preset>` exists (e.g. 'results')
+              settings:str='reference', # 'reference': the preset's own hyper-parameters; 'tuned': those `fastkd tune` chose (`tuned_hparams`)
+              tuning=None, # with 'tuned': the results folder whose `tuning.csv` holds the choices (default `<reference or 'results'>/<preset>`)
              ):
-    "Run the experiment suite into `<out>/<preset>`; return the summary `DataFrame`"
+    "Run the experiment suite into `<out>/<preset>` (a tuned setting other than the preset's own into `<out>/<preset>/tuned/`); return the summary `DataFrame`"
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
+    if settings not in ('reference', 'tuned'): raise ValueError(f"settings={settings!r}; expected 'reference' or 'tuned'")
     exps = select_experiments(experiments)
     if not exps: raise ValueError(f"no experiment selected (experiments={experiments}); expected some of {list(EXPERIMENTS)}")
     seeds = list(seeds)
     if not seeds or not all(isinstance(s, (int, np.integer)) and s >= 0 for s in seeds): raise ValueError(f"seeds={seeds}; expected integers >= 0")
     cfg = PRESETS[preset]; out = Path(out)/preset
+    hps = {e:experiment_hparams(e, preset) for e in exps}; dest = {e:out for e in exps}; words = {}
+    if settings == 'tuned':
+        tuning = Path(tuning) if tuning is not None else Path(reference if reference is not None else 'results')/preset
+        chosen = tuned_hparams(tuning, preset)   # a missing or bad tuning table stops here, before any data is read
+        for e in exps:
+            if e not in chosen: continue
+            words[e] = chosen[e][1]
+            if chosen[e][0] != hps[e]: hps[e],dest[e] = chosen[e][0],out/'tuned'   # another setting than the preset's: its own folder
     ref,why = (Path(reference)/preset,None) if reference is not None else (None,'not asked for')
     if ref is not None and not (ref/'runs').is_dir(): ref,why = None,f"no {ref}/runs"
     elif ref is not None and ref.resolve() == out.resolve(): ref,why = None,'the reference is the results folder itself'
@@ -277,9 +288,16 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
     if num_distrib() > 1 and torch.cuda.is_available():   # launched by torchrun: one GPU a process
         device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0))); torch.cuda.set_device(device)
     dls = preset_dls(path, cfg, 0, device)   # reads (and caches) every image: a bad folder or image stops here, before anything is written
-    done = {(r['experiment'],r['seed']):r for r in load_runs(out)}
-    todo = [(e,s) for s in seeds for e in exps if not is_done(done.get((e,s)), cfg, experiment_hparams(e, preset))]
-    if verbose and _main(): _print_plan(preset, cfg, dls, out, exps, seeds, todo, _saved_teacher(cfg, out)[0] is None, ref, why, device)
+    done = {d:{(r['experiment'],r['seed']):r for r in load_runs(d)} for d in {out, out/'tuned'}}
+    done = {(e,s):done[dest[e]].get((e,s)) for e in exps for s in seeds}
+    todo = [(e,s) for s in seeds for e in exps if not is_done(done[(e,s)], cfg, hps[e])]
+    if verbose and _main():
+        _print_plan(preset, cfg, dls, out, exps, seeds, todo, _saved_teacher(cfg, out)[0] is None, ref, why, device)
+        if settings == 'tuned':
+            t = [f"{e} {', '.join(f'{k}={v:g}' for k,v in hps[e].items() if v != experiment_hparams(e, preset)[k])}" for e in exps if dest[e] != out]
+            print(f"  settings: tuned, as `fastkd tune` chose them ({tuning/'tuning.csv'}): {'; '.join(t) or 'none differs'}"
+                  f"{' (into ' + str(out/'tuned') + ')' if t else ''}; the others the preset's own"
+                  + (f" ({', '.join(e for e in exps if e != 'baseline' and e not in words)}: not tuned)" if any(e != 'baseline' and e not in words for e in exps) else ''), flush=True)
     del dls
     out.mkdir(parents=True, exist_ok=True)
     if _main():
@@ -291,11 +309,13 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
             if (exp,seed) not in todo:
                 if verbose and _main(): print(f"{exp}-seed{seed}: done already (test acc {done[(exp,seed)]['test_acc']:.4f})", flush=True)
                 continue
-            run_student(exp, seed, teacher, path, cfg, out, device=device, verbose=verbose, preset=preset)
-    order = list(EXPERIMENTS)
-    df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref, kinds=experiment_kinds(), descriptions=experiment_descriptions()) if _main() else None
+            run_student(exp, seed, teacher, path, cfg, dest[exp], hparams=hps[exp], device=device, verbose=verbose, preset=preset)
+    order = list(EXPERIMENTS); final = settings == 'tuned'   # the summary of the settings that ran: `runs/` alone, or with `tuned/runs/`
+    view = dict(final=final, tuning=tuning if final else None)
+    df = write_report(out, figures or out/'figures', path=path, device=device, order=order, reference=ref, kinds=experiment_kinds(),
+                      descriptions=experiment_descriptions(), verbose=verbose, **view) if _main() else None
     distrib_barrier()
-    if df is None: return summarize(out, order, experiment_kinds(), experiment_descriptions())
+    if df is None: return summarize(out, order, experiment_kinds(), experiment_descriptions(), **view)
     if verbose:
         print(f"\nSummary ({out/'summary.md'}):\n\n{summary_markdown(df)}", flush=True)
         if ref is not None: print(f"Reproduction of the reference {ref} ({out/'reproduction.md'}):\n\n{(out/'reproduction.md').read_text()}", flush=True)
