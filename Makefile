@@ -34,8 +34,8 @@ test: $(STAMP)
 export: $(STAMP)
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
-# A second environment: what `pip install fastkd` gets today (the newest fastai and fastcore, no nbdev,
-# no accelerate), built in .venv-newest (it ignores itself in git), then the pytest suite there.
+# A second environment: what installing this checkout with pip gets today (`pip install .`: the newest fastai and
+# fastcore, no nbdev, no accelerate), built in .venv-newest (it ignores itself in git), then the pytest suite there.
 NEWEST := .venv-newest
 .PHONY: test-newest
 test-newest:

@@ -12,7 +12,7 @@ from .suite.run import run_suite, preset_words, in_notebook
 from .suite.tune import tuning_table, tuning_knobs, tune_suite
 
 # %% auto #0
-__all__ = ['fastkd_cli']
+__all__ = ['CONFIRM_HOURS', 'fastkd_cli']
 
 # %% ../nbs/11c_cli.ipynb #c425d735
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                         "`fastkd tune`, read from <reference>/<preset>/tuning.csv, results/<preset>/tuning.csv with --reference none; "
                         "`fastkd list --settings tuned` shows them; a tuned setting other than the preset's own runs into <out>/<preset>/tuned/) "
                         "(default: reference)")
+    r.add_argument('--yes', '-y', action='store_true', help=f"start without asking: on a terminal, a run estimated above {CONFIRM_HOURS:g} hours "
+                   "asks for confirmation first (a run whose input is not a terminal never asks)")
     r.add_argument('--debug', action='store_true', help='show the Python traceback of an error (also: FASTKD_DEBUG=1)')
     t = sub.add_parser('tune', help='tune each experiment on the validation split (seed 0, 3 or more candidates), then run the chosen settings',
                        description="Tune the selected experiments with one protocol: each tuned knob (a loss weight; DKD's and NKD's second knob too) "
@@ -63,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     l.add_argument('--reference', default='results', help='the results folder whose <preset>/tuning.csv --settings tuned reads (default: results)')
     return p
 
+CONFIRM_HOURS = 3.   # `fastkd run` on a terminal asks before a run estimated above this many hours
+
+def _confirm(secs:float) -> bool:
+    "Ask on the terminal whether to start a run estimated at `secs` seconds (above `CONFIRM_HOURS` only)"
+    if secs <= CONFIRM_HOURS*3600: return True
+    try: ans = input(f"fastkd run: estimated {secs/3600:.1f} hours; start? [y/N] ")
+    except EOFError: ans = ''
+    if ans.strip().lower() in ('y', 'yes'): return True
+    print("fastkd run: not started (nothing written); --yes starts without asking", flush=True)
+    return False
+
 def _tuning_dir(reference, preset) -> Path: return Path('results' if reference.lower() == 'none' else reference)/preset
 
 def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv[1:]`)
@@ -86,7 +99,8 @@ def fastkd_cli(argv:list|None=None): # command-line arguments (default `sys.argv
             tune_suite(preset, exps, a.seeds, a.out, a.data, final=not a.no_final); return
         preset = a.preset or ('gpu' if torch.cuda.is_available() else 'cpu')
         run_suite(preset, exps, a.seeds, a.out, a.figures, a.data, reference=None if a.reference.lower() == 'none' else a.reference,
-                  settings=a.settings, tuning=_tuning_dir(a.reference, preset))
+                  settings=a.settings, tuning=_tuning_dir(a.reference, preset),
+                  confirm=None if a.yes or not sys.stdin.isatty() else _confirm)
     except KeyboardInterrupt:
         if debug: raise
         print("fastkd: interrupted; finished runs are kept: run the same command again to resume", file=sys.stderr); sys.exit(130)

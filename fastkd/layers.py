@@ -258,11 +258,13 @@ def show_layers(model, # an `nn.Module` or a fastai `Learner`
     if isinstance(shape, Tensor): return _show_calls(model, shape)
     stages = stage_names(model, shape)
     rows = [(n, t, _fmt(s), str(stages.index(n)) if n in stages else '') for n,t,s in layer_shapes(model, shape)]
-    head = ('layer', 'type', 'output shape', 'stage')
+    _print_table(f"{type(_root(model)).__name__} on a {_fmt(shape)} batch; stage_names: {stages}", ('layer', 'type', 'output shape', 'stage'), rows)
+
+def _print_table(title, head, rows):
+    "Print `title`, then `rows` of four columns under `head`, the first three padded"
     w = [max(len(r[j]) for r in rows + [head]) for j in range(3)]
     line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}".rstrip()
-    print(f"{type(_root(model)).__name__} on a {_fmt(shape)} batch; stage_names: {stages}")
-    print(line(head)); print('-'*len(line(head)))
+    print(title); print(line(head)); print('-'*len(line(head)))
     for r in rows: print(line(r))
 
 def _show_calls(model, x):
@@ -272,12 +274,8 @@ def _show_calls(model, x):
     n_calls = {}
     for c in calls: n_calls[c[0]] = n_calls.get(c[0], 0) + 1
     rows = [(n, t, _fmt(s), str(n_calls[n])) for n,t,s in layer_shapes(model, x)]
-    head = ('layer', 'type', 'output shape', 'calls')
-    w = [max(len(r[j]) for r in rows + [head]) for j in range(3)]
-    line = lambda r: f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}".rstrip()
-    print(f"{type(m).__name__} on a batch of shape {_fmt(tuple(x.shape))} ({x.dtype}); no spatial stages. Feature methods need a layer called once that returns a tensor")
-    print(line(head)); print('-'*len(line(head)))
-    for r in rows: print(line(r))
+    _print_table(f"{type(m).__name__} on a batch of shape {_fmt(tuple(x.shape))} ({x.dtype}); no spatial stages. Feature methods need a layer called once that returns a tensor",
+                 ('layer', 'type', 'output shape', 'calls'), rows)
 
 # %% ../nbs/05a_layers.ipynb #19963230
 def check_flat(cb, # the callback: its `student_layers` and `teacher_layers` name the layers in the error

@@ -26,6 +26,11 @@ def lr_finding(learn) -> bool:
     from fastai.callback.schedule import LRFinder
     return learn is not None and any(isinstance(c, LRFinder) for c in learn.cbs)
 
+def carry_weights(old, new):
+    "`new` with `old`'s trained weights where both have the same parameters and buffers (the same layers for other feature sizes: progressive resizing); else `new` as it is"
+    if old is not None and {k:v.shape for k,v in old.state_dict().items()} == {k:v.shape for k,v in new.state_dict().items()}: new.load_state_dict(old.state_dict())
+    return new
+
 class TrainableExtras:
     "A distillation callback's trainable modules: on the student's device in fp32, in the Learner's optimizer for a fit, the same on every DDP process, restored after `lr_find`, saved beside the model"
     def __init__(self):

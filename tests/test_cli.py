@@ -376,3 +376,42 @@ def test_run_one_experiment_to_the_end(tmp_path, monkeypatch):
     rep = (tmp_path/'b'/'smoke'/'reproduction.md').read_text()
     assert '| logit | 0 |' in rep and 'the reference ran it with other settings' not in rep, rep
     assert time.time() - t0 < 120
+
+def test_run_asks_before_a_long_run_on_a_terminal(tmp_path, monkeypatch):
+    """On a terminal, `fastkd run` asks before a run estimated above CONFIRM_HOURS: 'n' (or nothing) stops it with nothing written,
+    'y' starts it; `--yes` never asks, and neither does a run whose input is not a terminal"""
+    from fastkd.data import make_fake_cifar
+    from fastkd.suite import run as S
+    data = make_fake_cifar(tmp_path/'data', n_train=3, n_test=2)
+    calls,asked = [],[]
+    monkeypatch.setattr(S, 'get_teacher', lambda *a, **k: (None, {}))
+    monkeypatch.setattr(S, 'run_student', _fake_run_student(calls, lambda hp: 0.5))
+    monkeypatch.setattr(S, 'write_report', lambda out, *a, **k: None)
+    monkeypatch.setattr(S, 'summarize', lambda *a, **k: None)
+    monkeypatch.setattr(S, '_estimate', lambda *a, **k: (C.CONFIRM_HOURS*3600 + 60, 'a stand-in'))   # just above the limit
+    class Tty(io.StringIO):
+        def isatty(self): return True
+    def run(*extra, answer='n', tty=True):
+        calls.clear(); asked.clear()
+        monkeypatch.setattr(sys, 'stdin', Tty() if tty else io.StringIO())
+        monkeypatch.setattr('builtins.input', lambda q: asked.append(q) or answer)
+        out = tmp_path/f'out{len(list(tmp_path.iterdir()))}'
+        code,o,err = cli('run', '--preset', 'smoke', '--only', 'logit', '--data', str(data), '--out', str(out), '--reference', 'none', *extra)
+        assert code == 0, err
+        return out,o
+    out,o = run(answer='n')
+    assert len(asked) == 1 and 'start? [y/N]' in asked[0] and calls == [] and not out.exists(), (asked, calls)
+    assert 'not started (nothing written); --yes starts without asking' in o
+    out,o = run(answer='')
+    assert len(asked) == 1 and calls == [] and not out.exists()
+    out,o = run(answer='y')
+    assert len(asked) == 1 and [c[0] for c in calls] == ['logit']
+    out,o = run('--yes')
+    assert asked == [] and [c[0] for c in calls] == ['logit']
+    out,o = run(tty=False)
+    assert asked == [] and [c[0] for c in calls] == ['logit']
+    monkeypatch.setattr(S, '_estimate', lambda *a, **k: (C.CONFIRM_HOURS*3600 - 60, 'a stand-in'))   # below the limit: no question
+    out,o = run()
+    assert asked == [] and [c[0] for c in calls] == ['logit']
+    code,o,_ = cli('run', '--help')
+    assert '--yes' in o

@@ -112,3 +112,52 @@ def test_results_table_is_the_committed_summary():
     for r in rows:   # pandas shows floats with 6 decimals
         assert f"<td>{r['experiment']}</td>" in html and f"{float(r['test_acc']):.6f}" in html, \
             f"13_results.ipynb shows another {r['experiment']} row than results/cpu/summary.csv: run `make docs NBS=nbs/13_results.ipynb`"
+
+# --- prose that agrees with the numbers (issue 27): a number written in prose is one the committed records give
+GENERATED = '**What the ranking says** (generated'   # 13_results' paragraph written by tools/refresh_results.py from the records
+ACC = re.compile(r'(?<![\d.])(\d{2}\.\d{2})(?=\s*(?:%|±))')        # an accuracy in %: `79.81%`, `79.81 ± 0.34`
+GAIN = re.compile(r'(?<![\w.\d])([+\-−]\d{1,2}\.\d{2})(?![\d])')     # a signed gain in points, two decimals: `+3.21`, `−0.14`
+
+def _prose(path):
+    "The prose of a notebook's markdown cells or of the README: no code blocks, and not the generated paragraph"
+    if path.suffix == '.ipynb':
+        text = '\n\n'.join(''.join(c['source']) for c in json.loads(path.read_text())['cells'] if c['cell_type'] == 'markdown')
+    else: text = path.read_text()
+    text = re.sub(r'```.*?```', '', text, flags=re.S)
+    return '\n'.join(l for l in text.split('\n') if not l.startswith(GENERATED))
+
+def _allowed():
+    "Accuracies (%) and gains (points) as the committed summary.csv and tuning.csv hold them, to two decimals"
+    import pandas as pd
+    s = pd.read_csv(ROOT/'results/cpu/summary.csv'); t = pd.read_csv(ROOT/'results/cpu/tuning.csv', keep_default_na=False)
+    acc = {f'{100*v:.2f}' for c in ('test_acc', 'valid_best', 'valid_last') for v in s[c].dropna()}
+    acc |= {f'{100*float(v):.2f}' for c in ('valid_acc', 'valid_acc_best') for v in t[c] if v != ''}
+    gain = {f'{v:+.2f}' for c in ('gain_pts', 'gain_lo', 'gain_hi') for v in s[c].dropna()}
+    return acc,gain
+
+@pytest.mark.parametrize('name', ['README.md', 'nbs/13_results.ipynb', 'nbs/24_guide.ipynb'])
+def test_numbers_in_prose_are_in_the_records(name):
+    "Every accuracy (`NN.NN%`, `NN.NN ±`) and signed gain (`+N.NN`) in the prose is one of results/cpu/summary.csv (or a candidate's validation accuracy in tuning.csv)"
+    acc,gain = _allowed(); text = _prose(ROOT/name)
+    bad = sorted({m for m in ACC.findall(text) if m not in acc} | {m for m in GAIN.findall(text) if m.replace('−', '-') not in gain})
+    assert not bad, f'{name}: numbers in prose that results/cpu/summary.csv and tuning.csv do not hold: {bad}'
+
+def test_the_checks_find_numbers():
+    "The patterns catch what they are meant to, so that the test above is not vacuous"
+    test = 'DIST 80.16 ± 0.13%, +3.57 [+2.90, +4.23]; shifted −0.14; 12.5% of 3.20 s; a 1.10 ratio; v2.8.7'
+    assert ACC.findall(test) == ['80.16'] and GAIN.findall(test) == ['+3.57', '+2.90', '+4.23', '−0.14']
+    assert len(ACC.findall(_prose(ROOT/'nbs/13_results.ipynb'))) > 40 and len(GAIN.findall(_prose(ROOT/'README.md'))) > 40
+
+def test_no_not_yet_in():
+    "No 'not yet in' anywhere in the README or the notebooks' sources: every method the docs name is in the suite"
+    hits = [n for n,nb in _nbs().items() if any('not yet in' in ''.join(c['source']).lower() for c in nb['cells'])]
+    hits += ['README.md'] if 'not yet in' in (ROOT/'README.md').read_text().lower() else []
+    assert not hits, f"'not yet in' in {hits}"
+
+def test_help_shows_the_parameters():
+    "`help()` on a public callback or function, once `fastkd.all` is imported, lists its parameters with their meaning (docments appended to `__doc__`)"
+    import pydoc
+    import fastkd.all as A
+    for o,want in ((A.DecoupledKDCB, 'beta (float, default 8.0): weight of NCKD'), (A.LogitDistillCB, 'T (float'), (A.cifar10_dls, 'Parameters:'),
+                   (A.ReviewKDCB, 'warmup (float')):
+        assert want in pydoc.render_doc(o, renderer=pydoc.plaintext), (o.__name__, o.__doc__)

@@ -105,3 +105,24 @@ def test_teacher_outputs_not_held_after_the_fit():
     cb = RegressorMSECB(teacher, ['block2'], ['block2'])
     _fit(_learner(student), 1, cbs=[cb])
     assert getattr(cb, 't_pred', None) is None and getattr(cb, 't_feats', None) is None
+
+@pytest.mark.parametrize('make', [lambda t: RegressorMSECB(t, ['block2'], ['block2']), lambda t: ABCB(t, ['block2'], ['block2']),
+                                  lambda t: ReviewKDCB(t, ['block1', 'block2'], ['block1', 'block2'])])
+def test_progressive_resizing_keeps_the_trained_extras(make):
+    "The same Learner on larger images (progressive resizing): the extras' layers do not depend on the size, their trained weights carry over"
+    teacher,student = tiny_pair()
+    cb = make(teacher)
+    learn = Learner(synth_dls(size=8), student, loss_func=CrossEntropyLossFlat())
+    _fit(learn, 1, cbs=[cb])
+    w = {k:v.detach().clone() for k,v in cb.extras.named_parameters()}
+    learn.dls = synth_dls(size=16)
+    _fit(learn, 1, lr=0., cbs=[cb])   # lr 0: the weights are what the second fit started from
+    for k,v in cb.extras.named_parameters(): torch.testing.assert_close(v.detach(), w[k])
+
+def test_attention_transfer_warns_like_every_callback():
+    "AttentionTransferCB kept a flag of its own in the base class's set of warnings given: its first base-class warning raised TypeError"
+    teacher,student = tiny_pair()
+    cb = AttentionTransferCB(teacher, ['block2'], ['block2'])
+    cb.min_batch = 10**6   # every batch too small: the base class's once-only warning
+    with pytest.warns(UserWarning, match='has no relation between samples'): _fit(_learner(student), 1, cbs=[cb])
+    assert cb.n_skipped == len(synth_dls().train)

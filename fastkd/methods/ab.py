@@ -13,6 +13,7 @@ import torch, torch.nn as nn
 from ..losses import ab_loss
 from ..distill import DistillCallback
 from ..core import check_number
+from ..state import carry_weights
 
 # %% ../../nbs/22_feature_methods.ipynb #a7031506
 def ab_connector(s_shape:tuple, # the student feature's per-sample shape (C,H,W)
@@ -52,7 +53,7 @@ class ABCB(DistillCallback):
                 raise ValueError(f"ABCB: the connector maps student layer {n!r}'s {a} to {out}, not teacher layer {m!r}'s {b}; expected matching heights and widths")
             conns.append(c.train())
         self._shapes = shapes
-        return nn.ModuleList(conns)
+        return carry_weights(self.extras, nn.ModuleList(conns))   # other sizes, the same layers (progressive resizing): the trained weights carry over
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         k = len(s_feats)
         return torch.stack([2.**(i-k+1) * ab_loss(c(s), t, self.margin)

@@ -26,12 +26,12 @@ class AttentionTransferCB(DistillCallback):
                 ):
         super().__init__(teacher, student_layers, teacher_layers, weight, teacher_tfm=teacher_tfm)
         check_number('p', p, positive=True)
-        self.p,self._warned = p,False
+        self.p,self._warned_flat = p,False
     def setup(self, s_shapes, t_shapes):
         flat = [f"{n!r} {a} / {m!r} {b}" for n,m,a,b in zip(self.student_layers, self.teacher_layers, s_shapes, t_shapes)
                 if a[1]*a[2] == 1 or b[1]*b[2] == 1]
-        if flat and not self._warned:
+        if flat and not self._warned_flat:
             warnings.warn(f"attention transfer on 1×1 feature maps is always 0 (one position, normalized to 1): {', '.join(flat)}; pick layers with a spatial size above 1×1")
-            self._warned = True
+            self._warned_flat = True
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return torch.stack([at_loss(s, t, self.p) for s,t in zip(s_feats, t_feats)]).sum()

@@ -16,7 +16,7 @@ from ..core import check_number
 
 # %% ../../nbs/16_logit_methods.ipynb #02a6fa8a
 class DecoupledKDCB(DistillCallback):
-    "Decoupled KD: add `weight · min((epoch+1)/warmup, 1) · T² · (α·TCKD + β·NCKD)` to the student's training loss"
+    "Decoupled KD: add `weight · ramp · T² · (α·TCKD + β·NCKD)` to the student's training loss; `ramp` rises linearly to 1 over `warmup` (< 1: that fraction of the fit; >= 1: epochs)"
     term_name,outputs,needs_target = 'dkd',('softmax',),True
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  alpha:float=1., # weight of TCKD, the target-vs-rest term

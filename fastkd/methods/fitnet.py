@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch, torch.nn as nn
 from ..losses import fitnet_loss
 from ..distill import DistillCallback
+from ..state import carry_weights
 
 # %% auto #0
 __all__ = ['ConvRegressor', 'RegressorMSECB']
@@ -40,10 +41,7 @@ class RegressorMSECB(DistillCallback):
     def setup(self, s_shapes, t_shapes):
         shapes = list(zip(s_shapes, t_shapes))
         if self.extras is not None and shapes == self._shapes: return self.extras   # keep trained regressors across fits
-        new = nn.ModuleList([ConvRegressor(a, b) for a,b in shapes])
-        if self.extras is not None and {k:v.shape for k,v in new.state_dict().items()} == {k:v.shape for k,v in self.extras.state_dict().items()}:
-            new.load_state_dict(self.extras.state_dict())   # other sizes, the same layers (progressive resizing): the trained weights carry over
         self._shapes = shapes
-        return new
+        return carry_weights(self.extras, nn.ModuleList([ConvRegressor(a, b) for a,b in shapes]))   # other sizes, the same layers (progressive resizing): the trained weights carry over
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
         return torch.stack([fitnet_loss(r(s), t) for r,s,t in zip(self.extras, s_feats, t_feats)]).mean()

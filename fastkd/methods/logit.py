@@ -18,7 +18,7 @@ class LogitDistillCB(DistillCallback):
     term_name = 'kd'
     outputs = ('softmax','sigmoid','regression')
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
-                 T:float=4., # softmax temperature (with `standardize`, the base temperature)
+                 T:float=4., # softmax temperature (with `standardize`, the base temperature), or a fastai schedule of the training progress (`SchedLin(8., 2.)`)
                  weight:float=1., # weight of the KD term
                  standardize:bool=False, # Z-score both logits before the softmax (Sun et al. 2024)
                  output:str='auto', # what the outputs are: 'softmax' (class logits, dim 1), 'sigmoid' (multi-label logits), 'regression'; 'auto': from `learn.loss_func`
@@ -27,7 +27,7 @@ class LogitDistillCB(DistillCallback):
                  student_output:int|str|None=None, # which student output the term applies to (index of a tuple output, key of a dict: DeiT's distillation head); None: the first/`logits`
                  teacher_output:int|str|None=None # the same for the teacher
                 ):
-        T = check_number('T', T, positive=True)
+        T = T if callable(T) else check_number('T', T, positive=True)
         if output not in ('auto','softmax','sigmoid','regression'):
             raise ValueError(f"output={output!r}; expected 'auto', 'softmax', 'sigmoid' or 'regression'")
         if hard and standardize: raise ValueError("LogitDistillCB(hard=True) takes the teacher's argmax class, which standardizing leaves as it is; expected standardize=False with hard=True")
@@ -40,9 +40,12 @@ class LogitDistillCB(DistillCallback):
         if self.hard and kind in ('sigmoid','regression'):
             raise ValueError(f"LogitDistillCB(hard=True) takes the teacher's argmax class of a softmax; the outputs here are {kind} ({type(self.learn.loss_func).__name__}); expected hard=False")
         return kind
+    def temperature(self) -> float:
+        "`T` now: the number, or the schedule's value at this point of the fit"
+        return float(self.T(self.pct_train)) if callable(self.T) else self.T
     def loss_term(self, s_pred, t_pred, s_feats, t_feats):
-        if self.kind == 'sigmoid': return binary_kd_loss(s_pred, t_pred, self.T)
+        if self.kind == 'sigmoid': return binary_kd_loss(s_pred, t_pred, self.temperature())
         if self.kind == 'regression': return F.mse_loss(s_pred, t_pred)
         if self.hard: return F.cross_entropy(s_pred, t_pred.argmax(1))   # class rows: dense logits come as (N·positions, C)
         if self.standardize: s_pred,t_pred = standardize_logits(s_pred),standardize_logits(t_pred)
-        return kd_loss(s_pred, t_pred, self.T)
+        return kd_loss(s_pred, t_pred, self.temperature())

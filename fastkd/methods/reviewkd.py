@@ -9,6 +9,7 @@ from torch import Tensor
 from ..losses import hcl_loss
 from ..distill import DistillCallback
 from ..core import check_number
+from ..state import carry_weights
 
 # %% auto #0
 __all__ = ['ABF', 'ReviewFusion', 'ReviewKDCB']
@@ -95,7 +96,7 @@ class ReviewFusion(nn.Module):
 
 # %% ../../nbs/20_reviewkd.ipynb #b595815e
 class ReviewKDCB(DistillCallback):
-    "Knowledge review: add `weight · min((epoch+1)/warmup, 1) · Σ_stages HCL(fused student feature, teacher feature)` to the training loss"
+    "Knowledge review: add `weight · ramp · Σ_stages HCL(fused student feature, teacher feature)` to the training loss; `ramp` rises linearly to 1 over `warmup` (< 1: that fraction of the fit; >= 1: epochs)"
     term_name,needs_pairs,feature_ndim,uses_logits = 'review',True,4,False
     def __init__(self, teacher, # the teacher: an `nn.Module` or a fastai `Learner`
                  student_layers, # student layer names, shallow to deep, paired in order with...
@@ -120,7 +121,7 @@ class ReviewKDCB(DistillCallback):
         new = ReviewFusion(s_shapes, t_shapes, self.mid_channel)
         old = self.extras   # keep trained fusion modules across fits
         same = old is not None and (old.s_shapes,old.t_shapes,old.mid_channel) == (new.s_shapes,new.t_shapes,new.mid_channel)
-        return old if same else new
+        return old if same else carry_weights(old, new)   # other sizes, the same layers (progressive resizing): the trained weights carry over
     def warmup_factor(self) -> float:
         "`min((epoch+1)/warmup, 1)`: mdistiller's factor with fastai's 0-based epochs (counted across fits), or the fraction of the fit done when `warmup < 1`"
         return self.warmup_factor_for(self.warmup)

@@ -164,7 +164,7 @@ add_experiment('combined', 'logit KD + attention transfer',
                dict(T=4., kd_weight=0.9, at_weight=100.), 'those of logit and attention', ('classic',), kind='logit + feature')
 add_experiment('shifted', 'cosine, teacher stage N on student stage N-1',
                lambda t,s,cos_weight: [FeatureCosineCB(t, *shifted_pairs(t, s, offset=1), weight=cos_weight)],
-               dict(cos_weight=20.), "cosine's weight, not re-tuned", ('classic',), kind='feature')
+               dict(cos_weight=20.), "the cosine's sweep weight, not swept apart (`fastkd tune` tunes it)", ('classic',), kind='feature')
 
 # %% ../../nbs/11_experiments.ipynb #df44525a
 _POOLED = ['head.1']   # the pooled penultimate feature of fastkd's CIFAR ResNets (RepDistiller's feat[-1])

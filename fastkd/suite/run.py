@@ -222,7 +222,8 @@ def preset_words(cfg:dict) -> str:
     return (f"teacher {cfg['teacher']} ({ep(cfg['teacher_epochs'])}), student {cfg['student']} ({ep(cfg['epochs'])}), "
             f"batch {cfg['bs']}, {sched}")
 
-def _print_plan(preset, cfg, dls, out, exps, seeds, todo, train_teacher, ref, why_no_ref, device):
+def _print_plan(preset, cfg, dls, out, exps, seeds, todo, train_teacher, ref, why_no_ref, device) -> float|None:
+    "Print what will run; return the estimated seconds (None where nothing is estimated: nothing to do, or several processes)"
     n = len(dls.train.dataset)
     print(f"fastkd run: preset {preset}: {preset_words(cfg)}; {n:,} training images; results in {out}", flush=True)
     print(f"  teacher: {'to train' if train_teacher else 'reused from ' + str(out/'teacher.pth')}", flush=True)
@@ -232,6 +233,7 @@ def _print_plan(preset, cfg, dls, out, exps, seeds, todo, train_teacher, ref, wh
     if (todo or train_teacher) and num_distrib() <= 1:
         secs,how = _estimate(dls, cfg, todo, train_teacher, ref)
         print(f"  estimated time on this machine: {_duration(secs)} ({how})", flush=True)
+        return secs
 
 # %% ../../nbs/11a_run.ipynb #eac0350d
 class DataDownloadError(ConnectionError):
@@ -264,6 +266,7 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
               reference=None, # a results folder to compare with, where `<reference>/<preset>` exists (e.g. 'results')
               settings:str='reference', # 'reference': the preset's own hyper-parameters; 'tuned': those `fastkd tune` chose (`tuned_hparams`)
               tuning=None, # with 'tuned': the results folder whose `tuning.csv` holds the choices (default `<reference or 'results'>/<preset>`)
+              confirm=None, # called with the estimated seconds after the plan is printed, before anything is written; a false answer stops the run (returns None)
              ):
     "Run the experiment suite into `<out>/<preset>` (a tuned setting other than the preset's own into `<out>/<preset>/tuned/`); return the summary `DataFrame`"
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
@@ -292,12 +295,13 @@ def run_suite(preset:str='cpu', # one of `PRESETS`
     done = {(e,s):done[dest[e]].get((e,s)) for e in exps for s in seeds}
     todo = [(e,s) for s in seeds for e in exps if not is_done(done[(e,s)], cfg, hps[e])]
     if verbose and _main():
-        _print_plan(preset, cfg, dls, out, exps, seeds, todo, _saved_teacher(cfg, out)[0] is None, ref, why, device)
+        secs = _print_plan(preset, cfg, dls, out, exps, seeds, todo, _saved_teacher(cfg, out)[0] is None, ref, why, device)
         if settings == 'tuned':
             t = [f"{e} {', '.join(f'{k}={v:g}' for k,v in hps[e].items() if v != experiment_hparams(e, preset)[k])}" for e in exps if dest[e] != out]
             print(f"  settings: tuned, as `fastkd tune` chose them ({tuning/'tuning.csv'}): {'; '.join(t) or 'none differs'}"
                   f"{' (into ' + str(out/'tuned') + ')' if t else ''}; the others the preset's own"
                   + (f" ({', '.join(e for e in exps if e != 'baseline' and e not in words)}: not tuned)" if any(e != 'baseline' and e not in words for e in exps) else ''), flush=True)
+        if confirm is not None and secs is not None and not confirm(secs): return None
     del dls
     out.mkdir(parents=True, exist_ok=True)
     if _main():
