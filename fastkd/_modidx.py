@@ -95,6 +95,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/fastkd', 'doc_host': '', '
                                 'fastkd.distill._TermMetric.name': ('distill.html#_termmetric.name', 'fastkd/distill.py'),
                                 'fastkd.distill._TermMetric.reset': ('distill.html#_termmetric.reset', 'fastkd/distill.py'),
                                 'fastkd.distill._TermMetric.value': ('distill.html#_termmetric.value', 'fastkd/distill.py'),
+                                'fastkd.distill.__getattr__': ('distill.html#__getattr__', 'fastkd/distill.py'),
                                 'fastkd.distill._check_args': ('distill.html#_check_args', 'fastkd/distill.py'),
                                 'fastkd.distill._in_training_fit': ('distill.html#_in_training_fit', 'fastkd/distill.py'),
                                 'fastkd.distill.check_fit': ('distill.html#check_fit', 'fastkd/distill.py'),

@@ -272,3 +272,14 @@ class DistillCallback(ExtrasMixin, Callback):
         self.extras_state.remove(learn)
         if self._metric is not None and learn is not None: drop_column(learn, self._metric, keep=removed)
         self._metric,self._active,self._ready,self._checked = None,False,False,False
+
+# %% ../nbs/05_distill.ipynb #b5228f97
+_MOVED = dict(find_module='hooks', SharedHooks='hooks', TeacherRunner='hooks', probe='probe', probe_shapes='probe', output_kind='outputs',
+              class_rows='outputs', input_stats='outputs', teacher_input='outputs', distill_file='state')   # name -> its module now
+
+def __getattr__(name):
+    "`from fastkd.distill import probe_shapes` (fastkd 0.1): the name from its module now, with a `FutureWarning`"
+    if name not in _MOVED: raise AttributeError(f"module 'fastkd.distill' has no attribute {name!r}")
+    import importlib, warnings
+    warnings.warn(f"fastkd.distill.{name} moved to fastkd.{_MOVED[name]}; import it from there (or fastkd.all)", FutureWarning, stacklevel=2)
+    return getattr(importlib.import_module(f'fastkd.{_MOVED[name]}'), name)
