@@ -235,7 +235,11 @@ def load(self:Learner, file, device=None, with_opt=True, strict=True, **kwargs):
     f = distill_file(join_path_file(file, self.path/self.model_dir, ext='.pth'))
     states = read_distill_file(f) if f.exists() else None
     if states is None: return res
-    for cb in _kd_cbs(self):
+    kd = _kd_cbs(self)
+    missing = [_state_key(cb, self) for cb in kd if _state_key(cb, self) not in states]
+    if missing and set(states) - {_state_key(cb, self) for cb in kd}:   # another callback configuration
+        warnings.warn(f"{f}: holds the state of {sorted(set(states) - {_state_key(cb, self) for cb in kd})}, none for the attached {missing}; expected the state of the same callbacks: those start afresh", stacklevel=2)
+    for cb in kd:
         st = states.pop(_state_key(cb, self), None)
         if st is None: continue
         try: cb.load_checkpoint_state(st, with_opt, src=str(f))

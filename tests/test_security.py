@@ -91,3 +91,13 @@ def test_no_code_path_unpickles():
         assert 'weights_only=False' not in src, p
         assert not re.search(r'\bpickle\.loads?\(', src), p
         for call in re.findall(r'torch\.load\([^\n]*', src): assert 'weights_only=True' in call, (p, call)
+
+def test_state_of_other_callbacks(tmp_path):
+    "A state file written for other callbacks than the ones attached: said in one line naming the file, nothing applied"
+    learn,cb,_ = _fitted(tmp_path)
+    teacher,_ = tiny_pair()
+    other = VIDCB(teacher, ['block2'], ['block2'])
+    learn.remove_cb(cb); learn.add_cb(other)
+    msgs = _load(learn)
+    assert len(msgs) == 1 and "holds the state of ['RegressorMSECB_0']" in msgs[0] and "['VIDCB_0']" in msgs[0], msgs
+    assert other.extras is None and other.epochs_before == 0
