@@ -30,7 +30,7 @@ class _TermMetric(Metric):
     def accumulate(self, learn): pass
     gone = False   # the callback was removed during the fit: NaN until the fit ends
     @property
-    def value(self): return float('nan') if self.gone else self.cb.epoch_term()
+    def value(self): return float('nan') if self.gone else self.cb.epoch_term(weighted=True)   # what the loss gained: train_loss ≈ task loss + Σ columns
     @property
     def name(self): return self.cb.column
 
@@ -112,13 +112,13 @@ def check_fit(cb):
         if isinstance(c, TrackerCallback) and c.monitor == cb.column and c.comp is np.greater:   # fastai maximises a column without 'loss' in its name
             c.comp,c.min_delta = np.less,-abs(c.min_delta)   # a distillation term is a loss: lower is better
 
-def sum_over_ranks(s, n:int) -> tuple:
-    "The epoch's term sum and batch count over every DDP process (the column is then the mean over all of them, as `train_loss` is)"
-    if world_size() < 2: return s,n
+def sum_over_ranks(s, ws, n:int) -> tuple:
+    "The epoch's term sum, weighted term sum and batch count over every DDP process (the column is then the mean over all of them, as `train_loss` is)"
+    if world_size() < 2: return s,ws,n
     dev = s.device if isinstance(s, Tensor) else 'cuda' if dist.get_backend() == 'nccl' else 'cpu'
-    t = torch.tensor([float(s), float(n)], dtype=torch.float64, device=dev)
+    t = torch.tensor([float(s), float(ws), float(n)], dtype=torch.float64, device=dev)
     dist.all_reduce(t)
-    return t[0].float(),int(t[1])
+    return t[0].float(),t[1].float(),int(t[2])
 
 
 # %% ../nbs/05_distill.ipynb #a9636975
@@ -144,7 +144,7 @@ class DistillCallback(ExtrasMixin, Callback):
         store_attr('teacher,student_layers,teacher_layers,weight,teacher_tfm,student_output,teacher_output')
         self.task,self.extras_state = TeacherTask(t_learn),TrainableExtras()   # what the teacher Learner says of its task; the trainable modules (`ExtrasMixin`)
         self.runner,self.s_feats,self._metric,self._active,self._ready,self._checked = None,None,None,False,False,False
-        self.history,self._sum,self._n,self.kind,self.column,self.epochs_before,self.n_skipped,self._warned = [],0.,0,None,self.term_name,0,0,set()
+        self.history,self._sum,self._wsum,self._n,self.kind,self.column,self.epochs_before,self.n_skipped,self._warned = [],0.,0.,0,None,self.term_name,0,0,set()
 
     # --- `learn` as a property: fastai sets it to None when it removes the callback, even after an exception
     @property
@@ -193,7 +193,7 @@ class DistillCallback(ExtrasMixin, Callback):
             self.s_feats = SharedHooks.acquire(self.learn, self, self.student_layers)
             self.runner = TeacherRunner.acquire(self.learn, self.teacher, self, self.teacher_layers)
             self.runner.set_tfm(self.task.tfm(self.teacher_tfm, self.learn), type(self).__name__)
-            self._active,self.history,self.n_skipped,self._rows_target,self._sum,self._n = True,[],0,None,0.,0
+            self._active,self.history,self.n_skipped,self._rows_target,self._sum,self._wsum,self._n = True,[],0,None,0.,0.,0
             same = [c for c in self.learn.cbs if isinstance(c, DistillCallback) and c.term_name == self.term_name]
             self.column = self.term_name if len(same) < 2 else f"{self.term_name}_{[id(c) for c in same].index(id(self))+1}"
             check_fit(self)   # a new student, schedulers, trackers
@@ -230,7 +230,7 @@ class DistillCallback(ExtrasMixin, Callback):
                 self.kind = check_targets(type(self).__name__, self.learn.yb[0] if self.learn.yb else None, self.kind, self.outputs, self.needs_target, self.learn.loss_func)
         if not self.extras_state.joined: self.extras_state.join_opt(self.learn)   # after every `before_fit`: `lr_find`'s saved optimizer state has no extras
     def before_train(self):
-        self._sum,self._n = 0.,0
+        self._sum,self._wsum,self._n = 0.,0.,0
         if self.extras is not None: self.extras.train()
     def after_pred(self):
         if self._active: self.t_pred,self.t_feats = self.runner.forward(self.xb)
@@ -248,17 +248,17 @@ class DistillCallback(ExtrasMixin, Callback):
         w = self.weight(self.pct_train) if callable(self.weight) else self.weight   # a fastai schedule (`SchedLin(0, 1)`) or a number
         self.learn.loss_grad = self.loss_grad + w*term
         self.learn.loss = self.loss_grad.detach()
-        self._sum,self._n = self._sum + term.detach(),self._n + 1
+        self._sum,self._wsum,self._n = self._sum + term.detach(),self._wsum + w*term.detach(),self._n + 1
     def after_backward(self): self.extras_state.sync_grads()   # before `MixedPrecision.before_step` checks for overflow: all processes skip or step together
     def after_batch(self):
         if self.s_feats is not None: self.s_feats.clear()
         if self.runner is not None: self.runner.clear()
         self.t_pred = self.t_feats = None   # nothing of the teacher's held between batches, or after the fit
-    def epoch_term(self):
-        "Mean of the term over this epoch's training batches"
-        return float(self._sum/self._n) if self._n else float('nan')
+    def epoch_term(self, weighted:bool=False):
+        "Mean of the term over this epoch's training batches (`weighted`: of weight × term, what the loss gained: the column)"
+        return float((self._wsum if weighted else self._sum)/self._n) if self._n else float('nan')
     def after_train(self):
-        if self._active: self._sum,self._n = sum_over_ranks(self._sum, self._n); self.history.append(self.epoch_term())
+        if self._active: self._sum,self._wsum,self._n = sum_over_ranks(self._sum, self._wsum, self._n); self.history.append(self.epoch_term())
     def after_cancel_fit(self): self.learn.__dict__.pop('_fastkd_states', None); self._cleanup()
     def after_fit(self):
         if self._active and not lr_finding(self.learn): self.epochs_before += self.epoch + 1   # a later fit continues the warm-up

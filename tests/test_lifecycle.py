@@ -126,3 +126,21 @@ def test_attention_transfer_warns_like_every_callback():
     cb.min_batch = 10**6   # every batch too small: the base class's once-only warning
     with pytest.warns(UserWarning, match='has no relation between samples'): _fit(_learner(student), 1, cbs=[cb])
     assert cb.n_skipped == len(synth_dls().train)
+
+def test_term_columns_reconcile_with_the_loss():
+    "Each term column is the epoch mean of weight × term: the mean training loss = the mean task loss + the sum of the columns"
+    teacher,student = tiny_pair()
+    cbs = [LogitDistillCB(teacher, weight=3.), AttentionTransferCB(teacher, ['block2'], ['block2'], weight=50.)]
+    class _Per(Callback):
+        order = 6   # after the terms joined the loss
+        def after_loss(self):
+            if self.training: self.learn.per = getattr(self.learn, 'per', []) + [(self.epoch, float(self.loss_grad), float(self.learn.loss_func(self.pred, *self.yb)))]
+    learn = _learner(student)
+    _fit(learn, 2, cbs=cbs + [_Per()])
+    names = list(learn.recorder.metric_names[1:-1])
+    cols = {cb.column:[v[names.index(cb.column)] for v in learn.recorder.values] for cb in cbs}
+    for cb in cbs: np.testing.assert_allclose(cols[cb.column], [cb.weight*h for h in cb.history], rtol=1e-5)   # history: the term itself
+    for ep in range(2):
+        per = [(l, ce) for e,l,ce in learn.per if e == ep]
+        total,task = np.mean([l for l,_ in per]),np.mean([ce for _,ce in per])
+        np.testing.assert_allclose(total - task, sum(c[ep] for c in cols.values()), rtol=1e-4)

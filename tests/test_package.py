@@ -1,5 +1,5 @@
 "The package is what the notebooks export; the README is what nbs/index.ipynb produces."
-import shutil, subprocess, sys, filecmp
+import os, shutil, subprocess, sys, filecmp
 import pytest
 from pathlib import Path
 from conftest import ROOT
@@ -67,3 +67,28 @@ def test_star_import_keeps_fastai_names(fastai_all):
     ns = {}
     exec(f'from {fastai_all} import *\nfrom fastkd.all import *', ns)
     if 'set_seed' in ns: ns['set_seed'](0, reproducible=True)   # fastai's signature
+
+def test_wheel_installs_and_runs(tmp_path):
+    "The package builds as a wheel; installed in a fresh virtualenv (dependencies borrowed from this one), the README's quick start and `fastkd --help` run from it"
+    import json, site, sysconfig
+    whl = tmp_path/'whl'
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', str(ROOT), '-w', str(whl)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    wheel = next(whl.glob('fastkd-*.whl'))
+    env = tmp_path/'env'
+    subprocess.run([getattr(sys, '_base_executable', sys.executable), '-m', 'venv', '--without-pip', str(env)], check=True, timeout=300)
+    py = env/'bin'/'python'
+    env_site = Path(subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], capture_output=True, text=True, check=True).stdout.strip())
+    (env_site/'_deps.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')   # torch, fastai...: this env's packages, not its editable fastkd
+    r = subprocess.run([sys.executable, '-m', 'pip', '--python', str(py), 'install', '-q', '--no-deps', str(wheel)], capture_output=True, text=True, timeout=600)
+    if r.returncode and 'no such option: --python' in r.stderr: pytest.skip('pip too old for --python')
+    assert r.returncode == 0, r.stderr[-2000:]
+    cells = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+    quick = next(''.join(c['source']) for c in cells if c['cell_type'] == 'code' and 'fit_one_cycle' in ''.join(c['source']))
+    code = "import fastkd, sys; assert str(fastkd.__file__).startswith(sys.prefix), fastkd.__file__\n" + quick
+    e = {k:v for k,v in os.environ.items() if k != 'FASTKD_DATA'}
+    r = subprocess.run([str(py), '-c', code], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=e)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'test accuracy' in r.stdout
+    r = subprocess.run([str(env/'bin'/'fastkd'), '--help'], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=e)
+    assert r.returncode == 0 and 'usage: fastkd' in r.stdout, r.stderr[-2000:]

@@ -70,9 +70,11 @@ def _fit(learn, epochs, cfg, cbs, tag, verbose):
         else: learn.fit_one_cycle(epochs, lr, cbs=list(cbs)+[log])
     return log,time.time()-t0
 
-def _history(learn, log):
+def _history(learn, log, cbs=()):
     names = list(learn.recorder.metric_names[1:-1])
     h = {n:[float(r[i]) for r in learn.recorder.values] for i,n in enumerate(names)}
+    for cb in cbs:   # a term's column shows weight × term; the record keeps the term itself (`plot_train_loss` weights it)
+        if isinstance(cb, DistillCallback) and cb.column in h: h[cb.column] = [float(v) for v in cb.history]
     h['train_ce'] = log.ce
     h['train_loss_iter'] = [round(float(v),5) for v in learn.recorder.losses]
     return h
@@ -163,7 +165,7 @@ def run_student(exp:str, # a name in `EXPERIMENTS`
         distrib_barrier()
         if verbose and _main(): print(f"{name}: FAILED ({log.failed})", flush=True)
         return r
-    h = _history(learn, log)   # before `evaluate_test`: `validate` resets the Recorder
+    h = _history(learn, log, cbs)   # before `evaluate_test`: `validate` resets the Recorder
     r = dict(base, status='ok', valid_acc_last=h['accuracy'][-1], valid_acc_best=max(h['accuracy']), test_acc=evaluate_test(learn) if test else None,
              train_time=el, time_per_epoch=el/cfg['epochs'], params=n_params(learn.model), history=h)
     if _main():
